@@ -1,0 +1,56 @@
+# Thin wrappers over the CLI (`python -m curation ...`). Run `make help` for the list.
+SHELL := /bin/bash
+PY ?= .venv/bin/python
+CONFIG ?= configs/curate/local.yaml
+SOURCES ?= tests/assets/videos
+RUN ?= sample
+UNTIL ?=
+SET ?=
+
+CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
+	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
+
+.PHONY: help setup system-deps curate test lint format bench bench-temporal clean-run
+
+help:
+	@echo "make setup                      create .venv and install everything (ffmpeg included)"
+	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
+	@echo "make test                       run the test suite"
+	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
+	@echo "make lint / make format         ruff"
+
+setup: system-deps
+	python3 -m venv .venv
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	@$(PY) -m curation doctor
+
+# ffmpeg/ffprobe come from the system package manager when they are missing.
+system-deps:
+	@if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then \
+		echo "ffmpeg: $$(ffmpeg -version | head -n1)"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; \
+	else \
+		echo "ffmpeg/ffprobe not found: install them with your package manager (e.g. 'brew install ffmpeg')" >&2; exit 1; \
+	fi
+
+curate:
+	$(PY) -m curation curate $(CURATE_ARGS)
+
+test:
+	$(PY) -m pytest -q
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: bench-temporal
+
+bench-temporal:
+	$(PY) bench/temporal.py

@@ -1,0 +1,124 @@
+"""Command line: `python -m curation <command>`. Make targets are thin wrappers over these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from curation.config import ConfigError, PipelineConfig, load_config
+from curation.funnel import format_funnel
+from curation.media.ffmpeg import MediaToolMissing, binary
+from curation.pipeline import Pipeline, RunMismatchError, package_versions
+from curation.rundir import RunDir, RunLockedError
+from curation.sources import SourcesError
+
+DEFAULT_CONFIG = Path("configs/curate/local.yaml")
+
+EXIT_USAGE = 2  # bad config, sources or arguments: nothing was done
+EXIT_LOCKED = 3  # another run holds the run directory
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help=f"pipeline profile (default: {DEFAULT_CONFIG})")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one config field, e.g. --set temporal.min_keyframes=3 (repeatable)",
+    )
+    p.add_argument("--runner", choices=["local", "ray"], help="shortcut for --set runner.kind=...")
+
+
+def _load(args: argparse.Namespace) -> PipelineConfig:
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    overrides = list(args.overrides)
+    if args.runner:
+        overrides.append(f"runner.kind={args.runner}")
+    return load_config(path, overrides)
+
+
+def _banner(text: str) -> str:
+    bar = "!" * 78
+    return f"{bar}\n{text.strip()}\n{bar}"
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if config.notice:
+        print(_banner(config.notice), file=sys.stderr)
+    for tool in ("ffmpeg", "ffprobe"):
+        binary(tool)
+    run = RunDir(config.run.root, args.run)
+    pipeline = Pipeline(config, run)
+    state = pipeline.execute(args.sources, until=args.until)
+    print(f"\nrun directory: {run.path}")
+    print(format_funnel(state))
+    if config.notice:
+        print(_banner(config.notice), file=sys.stderr)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    import subprocess
+
+    for tool in ("ffmpeg", "ffprobe"):
+        path = binary(tool)
+        version = subprocess.run([path, "-version"], capture_output=True, text=True, check=True)
+        print(f"{tool}: {version.stdout.splitlines()[0]}")
+    print(json.dumps(package_versions(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m curation", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("curate", help="run the curation pipeline into data_manifests/<run>/")
+    p.add_argument("--sources", help="folder, .txt/.csv list or .parquet with a path column")
+    p.add_argument("--run", required=True, help="run name: data_manifests/<run>/")
+    p.add_argument("--until", help="stop after this stage")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_curate)
+
+    p = sub.add_parser("config", help="print the resolved config (profile + overrides)")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("doctor", help="check ffmpeg/ffprobe and print package versions")
+    p.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    try:
+        return args.func(args)
+    except (ConfigError, SourcesError, MediaToolMissing, RunMismatchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED

@@ -1,0 +1,210 @@
+"""Typed pipeline configuration: YAML profiles in configs/curate/ plus `--set a.b=value` overrides.
+
+Every section is a pydantic model with `extra="forbid"`, so an unknown key or a bad value fails
+before any work starts, with an error that names the field (`temporal.min_keyframes: ...`).
+Later stages add their own sections here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+STAGE_NAMES = ("probe", "scenes", "temporal", "cut")
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the field."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Resources(Section):
+    """What one worker of a stage needs, and how many workers may run at once."""
+
+    cpus: float = Field(1.0, ge=0)
+    gpus: float = Field(0.0, ge=0)
+    memory_gb: float | None = Field(None, gt=0)
+    concurrency: int = Field(4, ge=1, description="maximum parallel workers of this stage")
+
+
+class RunnerConfig(Section):
+    kind: Literal["local", "ray"] = "ray"
+    # None: RAY_ADDRESS from the environment if set, else a local Ray instance.
+    address: str | None = None
+    worker_retries: int = Field(3, ge=0, description="retries of a shard whose worker died")
+    progress: bool = True
+
+
+class RunConfig(Section):
+    root: Path = Path("data_manifests")
+    shard_size: int = Field(8, ge=1, description="sources per shard: the unit of work and resume")
+
+
+class SourcesConfig(Section):
+    extensions: list[str] = [".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts"]
+    path_column: str = "path"
+
+
+class ProbeConfig(Section):
+    min_short_side: int = Field(480, ge=1, description="displayed short side below this is rejected")
+    timeout_s: float = Field(60.0, gt=0)
+    resources: Resources = Resources(cpus=0.5, concurrency=8)
+
+
+class ScenesConfig(Section):
+    detector: Literal["adaptive", "content", "threshold", "hash", "histogram"] = "adaptive"
+    # None keeps the detector's own default threshold.
+    threshold: float | None = Field(None, gt=0)
+    min_scene_len_frames: int = Field(15, ge=1, description="detector: frames between two cuts")
+    analysis_width: int = Field(256, ge=16, description="frames are decoded at this width")
+    # PySceneDetect's thresholds were tuned on frames shrunk by cv2 INTER_LINEAR, which at large
+    # factors samples a 2x2 neighbourhood (close to point sampling); ffmpeg's `neighbor` scaler
+    # reproduces its goldens exactly, area averaging does not (see README, "Scene detection").
+    scale_flags: str = "neighbor"
+    # A keyframe: more than `keyframe_threshold` of the thumbnail's pixels differ from the last
+    # keyframe by more than `keyframe_pixel_delta` grey levels (robust to compression noise and
+    # sensitive to a moving hand, unlike a mean difference).
+    keyframe_threshold: float = Field(0.05, gt=0, le=1)
+    keyframe_pixel_delta: int = Field(20, ge=1, le=255)
+    keyframe_thumb_width: int = Field(64, ge=8)
+    min_duration_s: float = Field(1.0, ge=0)
+    max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
+    timeout_s: float = Field(3600.0, gt=0)
+    resources: Resources = Resources(cpus=1, concurrency=4)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScenesConfig:
+        # Long scenes are split into equal windows of at least max/2: keep those above the minimum.
+        if self.max_duration_s < 2 * self.min_duration_s:
+            raise ValueError("max_duration_s must be at least twice min_duration_s")
+        return self
+
+
+class TemporalConfig(Section):
+    min_keyframes: int = Field(2, ge=1, description="fewer keyframes: the clip is static")
+    max_keyframes_per_s: float = Field(12.0, gt=0, description="more: the clip is chaotic")
+    score_only: bool = Field(False, description="record verdicts without rejecting")
+    resources: Resources = Resources(cpus=0.25, concurrency=2)
+
+
+class CutConfig(Section):
+    mode: Literal["files", "virtual"] = "files"
+    # Same defaults as PySceneDetect's split-video, so benchmarks compare like with like.
+    video_codec: str = "libx264"
+    preset: str = "veryfast"
+    crf: int = Field(22, ge=0, le=63)
+    audio_codec: str = "aac"
+    audio_bitrate: str = "128k"
+    container: Literal["mp4", "mkv"] = "mp4"
+    encoder_threads: int = Field(0, ge=0, description="0: ffmpeg decides")
+    timeout_s: float = Field(3600.0, gt=0)
+    resources: Resources = Resources(cpus=1, concurrency=2)
+
+
+class PipelineConfig(Section):
+    # Printed loudly at start and stored in run.json (the offline profile uses it).
+    notice: str | None = None
+    stages: list[str] = list(STAGE_NAMES)
+    run: RunConfig = RunConfig()
+    runner: RunnerConfig = RunnerConfig()
+    sources: SourcesConfig = SourcesConfig()
+    probe: ProbeConfig = ProbeConfig()
+    scenes: ScenesConfig = ScenesConfig()
+    temporal: TemporalConfig = TemporalConfig()
+    cut: CutConfig = CutConfig()
+
+    @model_validator(mode="after")
+    def _known_stages(self) -> PipelineConfig:
+        unknown = [s for s in self.stages if s not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGE_NAMES)}")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError("a stage is listed twice")
+        if not self.stages or self.stages[0] != "probe":
+            raise ValueError("the first stage must be 'probe'")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the manifests (not runner, resources or paths)."""
+
+        def strip(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                return {
+                    k: strip(v)
+                    for k, v in sorted(obj.items())
+                    if k not in ("resources", "runner", "run", "notice")
+                }
+            return obj
+
+        blob = json.dumps(strip(self.model_dump(mode="json")), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`temporal.min_keyframes=3` -> (["temporal", "min_keyframes"], 3); values are YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.field=value")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {text!r} has an empty field name")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from exc
+    return parts, value
+
+
+def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override: {'.'.join(parts[: i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _format_error(exc: ValidationError, origin: str) -> str:
+    lines = [f"invalid config ({origin}):"]
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "<top level>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Load a profile (or the defaults when `path` is None) and apply `--set` overrides."""
+    data: dict[str, Any] = {}
+    origin = "defaults"
+    if path is not None:
+        origin = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        data = loaded or {}
+    for text in overrides or []:
+        parts, value = parse_override(text)
+        _apply_override(data, parts, value)
+    if overrides:
+        origin += " with --set " + " ".join(overrides)
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, origin)) from None

@@ -1,0 +1,25 @@
+"""The in-process runner: stage after stage, shard after shard. For tests and debugging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from curation.rundir import RunDir
+from curation.shard_task import run_shard
+from stages.base import Stage
+
+
+@dataclass
+class LocalRunner:
+    progress: bool = True
+
+    def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
+        for stage, input_folder in steps:
+            todo = [s for s in shards if s not in run.finished_shards(stage.output_folder)]
+            if not todo:
+                continue
+            stage.setup()
+            for shard in tqdm(todo, desc=stage.name, unit="shard", disable=not self.progress):
+                run_shard(stage, run, input_folder, shard)

@@ -1,0 +1,93 @@
+"""The Ray Data runner: shards stream through one operator per stage.
+
+Shard ids form a Ray Dataset (one block each); every stage is a `map_batches` operator that
+runs the stage on a shard and passes the id on, so stage 2 works on shard 0 while stage 1 is
+on shard 1. Cheap stages run as Ray tasks; stages with models (`uses_actor`) run in an actor
+pool that calls `setup()` once per actor. Resources and concurrency come from each stage's
+config; Ray restarts dead workers and retries their shards (`runner.worker_retries`), and
+shows its own progress bars. On a multi-node cluster the run directory must be on a
+filesystem every node sees.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from curation.rundir import RunDir
+from curation.shard_task import run_shard
+from stages.base import Stage
+
+log = logging.getLogger(__name__)
+
+
+class _ShardActor:
+    def __init__(self, stage: Stage, run: RunDir, input_folder: str):
+        self.stage, self.run, self.input_folder = stage, run, input_folder
+        stage.setup()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        for shard in batch["shard"]:
+            run_shard(self.stage, self.run, self.input_folder, int(shard))
+        return {"shard": batch["shard"]}
+
+
+def _shard_task(batch: dict[str, Any], stage: Stage, run: RunDir, input_folder: str) -> dict[str, Any]:
+    stage.setup()
+    for shard in batch["shard"]:
+        run_shard(stage, run, input_folder, int(shard))
+    return {"shard": batch["shard"]}
+
+
+@dataclass
+class RayRunner:
+    address: str | None = None
+    worker_retries: int = 3
+    progress: bool = True
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        # address None: RAY_ADDRESS from the environment if set, else a new local instance.
+        ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
+        log.info("ray: %s", ray.cluster_resources())
+
+    def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
+        import ray
+        import ray.data
+
+        self._init()
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = self.progress
+        ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=max(1, len(shards)))
+        for stage, input_folder in steps:
+            res = stage.resources
+            common: dict[str, Any] = {
+                "batch_size": 1,
+                "num_cpus": res.cpus,
+                "num_gpus": res.gpus or None,
+                "memory": res.memory_gb * 2**30 if res.memory_gb else None,
+            }
+            common = {k: v for k, v in common.items() if v is not None}
+            if stage.uses_actor:
+                ds = ds.map_batches(
+                    _ShardActor,
+                    fn_constructor_kwargs={"stage": stage, "run": run, "input_folder": input_folder},
+                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.concurrency),
+                    max_restarts=self.worker_retries,
+                    max_task_retries=self.worker_retries,
+                    **common,
+                )
+            else:
+                ds = ds.map_batches(
+                    _shard_task,
+                    fn_kwargs={"stage": stage, "run": run, "input_folder": input_folder},
+                    concurrency=res.concurrency,
+                    max_retries=self.worker_retries,
+                    **common,
+                )
+        done = ds.take_all()
+        log.info("ray: %d shard(s) through %d stage(s)", len(done), len(steps))

@@ -1,0 +1,100 @@
+"""The explicit Arrow schema of every stage's Parquet folder.
+
+Each stage carries its input columns forward and adds its own, so every folder can be read on
+its own. `kept`/`reject_reason` always describe the stage that wrote the folder: a row rejected
+by a stage stays in that stage's folder with its reason and is not passed on.
+Frame ranges are half-open: [start_frame, end_frame), PySceneDetect's convention.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+VERDICT = [
+    pa.field("kept", pa.bool_(), nullable=False),
+    pa.field("reject_reason", pa.string()),  # a short code; null when kept
+    pa.field("reject_detail", pa.string()),  # human-readable explanation
+]
+
+INPUTS = pa.schema(
+    [
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+    ]
+)
+
+SOURCES = pa.schema(
+    [
+        *INPUTS,
+        pa.field("file_size_bytes", pa.int64()),
+        pa.field("container", pa.string()),
+        pa.field("video_codec", pa.string()),
+        pa.field("audio_codec", pa.string()),
+        pa.field("has_audio", pa.bool_()),
+        pa.field("coded_width", pa.int32()),
+        pa.field("coded_height", pa.int32()),
+        pa.field("sample_aspect_ratio", pa.float64()),
+        pa.field("rotation", pa.int32()),
+        pa.field("display_width", pa.int32()),
+        pa.field("display_height", pa.int32()),
+        pa.field("fps", pa.float64()),
+        pa.field("vfr", pa.bool_()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("frame_count", pa.int64()),  # from the container; null when it does not say
+        pa.field("video_start_s", pa.float64()),
+        pa.field("audio_start_s", pa.float64()),
+        *VERDICT,
+    ]
+)
+
+# Columns of a source that every clip row repeats, so later stages need no join.
+_SOURCE_COLUMNS_ON_CLIPS = [
+    "source_id",
+    "path",
+    "display_width",
+    "display_height",
+    "fps",
+    "vfr",
+    "has_audio",
+    "video_start_s",
+    "audio_start_s",
+]
+
+SCENES = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        *[SOURCES.field(name) for name in _SOURCE_COLUMNS_ON_CLIPS],
+        pa.field("scene_index", pa.int32()),  # which detected scene of the source
+        pa.field("window_index", pa.int32()),  # which window of a long scene (0 if not split)
+        pa.field("start_frame", pa.int64()),
+        pa.field("end_frame", pa.int64()),
+        pa.field("start_s", pa.float64()),
+        pa.field("end_s", pa.float64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("keyframes", pa.int32()),
+        pa.field("keyframe_rate", pa.float64()),  # keyframes per second
+        pa.field("motion_mean", pa.float64()),  # mean grey-level change between frames, 0-255
+        pa.field("motion_max", pa.float64()),
+        pa.field("source_frames_decoded", pa.int64()),
+        pa.field("decode_note", pa.string()),  # ffmpeg's complaint when decoding ended early
+        *VERDICT,
+    ]
+)
+
+TEMPORAL = pa.schema(
+    [
+        *[f for f in SCENES if f.name not in ("kept", "reject_reason", "reject_detail")],
+        pa.field("temporal_verdict", pa.string()),  # "ok", "static" or "chaotic", even if score-only
+        *VERDICT,
+    ]
+)
+
+CLIPS = pa.schema(
+    [
+        *[f for f in TEMPORAL if f.name not in ("kept", "reject_reason", "reject_detail")],
+        pa.field("cut_mode", pa.string()),  # "files" or "virtual"
+        pa.field("clip_path", pa.string()),  # null for virtual clips
+        pa.field("clip_bytes", pa.int64()),
+        *VERDICT,
+    ]
+)

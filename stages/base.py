@@ -1,0 +1,56 @@
+"""The stage contract shared by every pipeline stage.
+
+A stage is a keyword-only dataclass whose fields are its settings. It declares the Parquet
+folder it writes, that folder's schema, the columns it reads and the resources one worker
+needs. `setup()` runs once inside the worker (load models there, never in the driver) and
+`process()` turns a batch of input rows (an Arrow table) into a batch of output rows. A stage
+knows nothing of Ray: the local and the Ray runner call exactly these methods.
+
+Filtering stages keep every row: a rejected row has `kept=False` and a `reject_reason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from curation.config import Resources
+
+
+@dataclass(kw_only=True)
+class Stage:
+    name: ClassVar[str]
+    output_folder: ClassVar[str]
+    schema: ClassVar[pa.Schema]
+    reads: ClassVar[tuple[str, ...]]
+    # True when setup() is expensive (models): the Ray runner then keeps warm actor pools.
+    uses_actor: ClassVar[bool] = False
+
+    resources: Resources
+    batch_size: int = 16
+
+    def setup(self) -> None:
+        """Load what the stage needs; called once per worker before any batch."""
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+    # --- helpers for implementations ----------------------------------------------------------
+    def table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        """Build this stage's output table; a row missing a required column is a bug."""
+        required = [f.name for f in self.schema if not f.nullable]
+        for row in rows:
+            missing = [c for c in required if row.get(c) is None]
+            if missing:
+                raise ValueError(f"{self.name}: output row lacks {missing}: {row}")
+        return pa.Table.from_pylist(rows, schema=self.schema)
+
+
+def kept() -> dict[str, Any]:
+    return {"kept": True, "reject_reason": None, "reject_detail": None}
+
+
+def rejected(reason: str, detail: str) -> dict[str, Any]:
+    return {"kept": False, "reject_reason": reason, "reject_detail": detail}

@@ -1,0 +1,63 @@
+"""probe: one ffprobe per source; sources whose displayed short side is too small stop here.
+
+Nothing is decoded. Displayed size applies the sample aspect ratio and the rotation, so a
+1080x1920 phone video recorded as rotated 1920x1080 is judged on its 1080-pixel side.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from curation import schemas
+from curation.media.ffmpeg import ProbeError, parse_probe, run_ffprobe
+from stages.base import Stage, kept, rejected
+
+
+@dataclass(kw_only=True)
+class ProbeStage(Stage):
+    name: ClassVar[str] = "probe"
+    output_folder: ClassVar[str] = "sources"
+    schema: ClassVar[pa.Schema] = schemas.SOURCES
+    reads: ClassVar[tuple[str, ...]] = ("source_id", "path")
+
+    min_short_side: int = 480
+    timeout_s: float = 60.0
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        return self.table([self.probe_one(row) for row in batch.to_pylist()])
+
+    def probe_one(self, row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"source_id": row["source_id"], "path": row["path"]}
+        path = row["path"]
+        if "://" not in path:
+            if not os.path.exists(path):
+                return {**out, **rejected("missing_file", f"no such file: {path}")}
+            if not os.path.isfile(path):
+                return {**out, **rejected("not_a_file", f"not a regular file: {path}")}
+            out["file_size_bytes"] = os.path.getsize(path)
+            if out["file_size_bytes"] == 0:
+                return {**out, **rejected("empty_file", "the file is empty (0 bytes)")}
+        try:
+            info = parse_probe(run_ffprobe(path, self.timeout_s))
+        except ProbeError as exc:
+            return {**out, **rejected("unreadable", f"ffprobe: {exc}")}
+        if info is None:
+            return {**out, **rejected("no_video_stream", "the file has no video stream")}
+        out.update(asdict(info))
+        if not info.fps or info.fps <= 0:
+            return {**out, **rejected("no_frame_rate", "the video stream reports no frame rate")}
+        short = min(info.display_width, info.display_height)
+        if short < self.min_short_side:
+            return {
+                **out,
+                **rejected(
+                    "low_resolution",
+                    f"displayed {info.display_width}x{info.display_height}: short side {short} "
+                    f"< {self.min_short_side}",
+                ),
+            }
+        return {**out, **kept()}

@@ -1,0 +1,173 @@
+"""scenes: one reduced-resolution decode pass per source -> scene cuts, keyframes and motion.
+
+ffmpeg decodes and shrinks the frames (to `analysis_width`, displayed aspect) in its own
+process; this process runs PySceneDetect's detector and the keyframe tracker on each frame as
+it arrives. Nothing else decodes the source before the cut stage. Scenes longer than
+`max_duration_s` are split into equal windows; scenes shorter than `min_duration_s` are
+rejected (`too_short`). A source that yields no frame becomes one rejected row
+(`decode_failed`), so no source disappears.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from scenedetect import FrameTimecode
+from scenedetect.detectors import (
+    AdaptiveDetector,
+    ContentDetector,
+    HashDetector,
+    HistogramDetector,
+    ThresholdDetector,
+)
+
+from curation import schemas
+from curation.ids import clip_id
+from curation.media.ffmpeg import FrameStream
+from stages.base import Stage, kept, rejected
+from stages.keyframes import KeyframeTracker
+
+# detector name -> (class, name of its threshold argument)
+DETECTORS = {
+    "adaptive": (AdaptiveDetector, "adaptive_threshold"),
+    "content": (ContentDetector, "threshold"),
+    "threshold": (ThresholdDetector, "threshold"),
+    "hash": (HashDetector, "threshold"),
+    "histogram": (HistogramDetector, "threshold"),
+}
+
+CARRIED = [
+    "source_id",
+    "path",
+    "display_width",
+    "display_height",
+    "fps",
+    "vfr",
+    "has_audio",
+    "video_start_s",
+    "audio_start_s",
+]
+
+
+def split_windows(start: int, end: int, fps: float, max_duration_s: float) -> list[tuple[int, int]]:
+    """Split [start, end) into the fewest equal windows no longer than max_duration_s."""
+    n = end - start
+    count = max(1, math.ceil(n / fps / max_duration_s - 1e-9))
+    bounds = [start + round(i * n / count) for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+@dataclass(kw_only=True)
+class ScenesStage(Stage):
+    name: ClassVar[str] = "scenes"
+    output_folder: ClassVar[str] = "scenes"
+    schema: ClassVar[pa.Schema] = schemas.SCENES
+    reads: ClassVar[tuple[str, ...]] = tuple(CARRIED)
+
+    detector: str = "adaptive"
+    threshold: float | None = None
+    min_scene_len_frames: int = 15
+    analysis_width: int = 256
+    scale_flags: str = "neighbor"
+    keyframe_threshold: float = 0.05
+    keyframe_pixel_delta: int = 20
+    keyframe_thumb_width: int = 64
+    min_duration_s: float = 1.0
+    max_duration_s: float = 30.0
+    timeout_s: float = 3600.0
+    batch_size: int = 1
+
+    def make_detector(self):
+        cls, threshold_arg = DETECTORS[self.detector]
+        kwargs: dict[str, Any] = {"min_scene_len": self.min_scene_len_frames}
+        if self.threshold is not None:
+            kwargs[threshold_arg] = self.threshold
+        return cls(**kwargs)
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        rows: list[dict[str, Any]] = []
+        for source in batch.to_pylist():
+            rows.extend(self.split_source(source))
+        return self.table(rows)
+
+    def analyse(self, source: dict[str, Any]) -> tuple[list[int], KeyframeTracker, FrameStream]:
+        """Decode once; return the cut frames, the keyframe tracker and the finished stream."""
+        dw, dh = source["display_width"], source["display_height"]
+        width = min(self.analysis_width, dw)
+        height = max(2, round(width * dh / dw))
+        fps = float(source["fps"])
+        detector = self.make_detector()
+        tracker = KeyframeTracker(
+            threshold=self.keyframe_threshold,
+            pixel_delta=self.keyframe_pixel_delta,
+            thumb_width=self.keyframe_thumb_width,
+            delay=detector.event_buffer_length + 1,
+        )
+        stream = FrameStream(source["path"], width, height, self.scale_flags, self.timeout_s)
+        index = -1
+        for index, frame in enumerate(stream):
+            tracker.add_cuts([c.frame_num for c in detector.process_frame(FrameTimecode(index, fps), frame)])
+            tracker.push(index, frame)
+        if index >= 0:
+            tracker.add_cuts([c.frame_num for c in detector.post_process(FrameTimecode(index, fps))])
+        tracker.finish()
+        cuts = sorted(c for c in tracker.cuts if 0 < c < stream.frames)
+        return cuts, tracker, stream
+
+    def split_source(self, source: dict[str, Any]) -> list[dict[str, Any]]:
+        carried = {k: source[k] for k in CARRIED}
+        cuts, tracker, stream = self.analyse(source)
+        n = stream.frames
+        note = stream.error
+        if n == 0:
+            return [
+                {
+                    **carried,
+                    "clip_id": clip_id(source["source_id"], 0, 0),
+                    "source_frames_decoded": 0,
+                    "decode_note": note,
+                    **rejected("decode_failed", f"no frame could be decoded: {note or 'no error'}"),
+                }
+            ]
+        fps = float(source["fps"])
+        rows = []
+        bounds = [0, *cuts, n]
+        for scene_index, (s, e) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            scene_s = (e - s) / fps
+            too_short = scene_s < self.min_duration_s
+            windows = [(s, e)] if too_short else split_windows(s, e, fps, self.max_duration_s)
+            for window_index, (ws, we) in enumerate(windows):
+                keys, motion_mean, motion_max = tracker.window_stats(ws, we)
+                duration = (we - ws) / fps
+                verdict = (
+                    rejected(
+                        "too_short",
+                        f"scene of {scene_s:.2f} s < min_duration_s {self.min_duration_s}",
+                    )
+                    if too_short
+                    else kept()
+                )
+                rows.append(
+                    {
+                        **carried,
+                        "clip_id": clip_id(source["source_id"], ws, we),
+                        "scene_index": scene_index,
+                        "window_index": window_index,
+                        "start_frame": ws,
+                        "end_frame": we,
+                        "start_s": ws / fps,
+                        "end_s": we / fps,
+                        "duration_s": duration,
+                        "keyframes": keys,
+                        "keyframe_rate": keys / duration,
+                        "motion_mean": motion_mean,
+                        "motion_max": motion_max,
+                        "source_frames_decoded": n,
+                        "decode_note": note,
+                        **verdict,
+                    }
+                )
+        return rows
