@@ -39,7 +39,6 @@ class RunnerConfig(Section):
     kind: Literal["local", "ray"] = "ray"
     # None: RAY_ADDRESS from the environment if set, else a local Ray instance.
     address: str | None = None
-    worker_retries: int = Field(3, ge=0, description="retries of a shard whose worker died")
     progress: bool = True
 
 
@@ -49,12 +48,24 @@ class RunConfig(Section):
 
 
 class SourcesConfig(Section):
-    extensions: list[str] = [".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts"]
+    extensions: list[str] = [
+        ".mp4",
+        ".mkv",
+        ".mov",
+        ".webm",
+        ".avi",
+        ".m4v",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+    ]
     path_column: str = "path"
 
 
 class ProbeConfig(Section):
-    min_short_side: int = Field(480, ge=1, description="displayed short side below this is rejected")
+    min_short_side: int = Field(
+        480, ge=1, description="displayed short side below this is rejected"
+    )
     timeout_s: float = Field(60.0, gt=0)
     resources: Resources = Resources(cpus=0.5, concurrency=8)
 
@@ -184,7 +195,9 @@ def _format_error(exc: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> PipelineConfig:
     """Load a profile (or the defaults when `path` is None) and apply `--set` overrides."""
     data: dict[str, Any] = {}
     origin = "defaults"

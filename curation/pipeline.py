@@ -8,7 +8,9 @@ assemble per-stage status, counts and timings into run.json.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import logging
 import platform
 import time
@@ -54,31 +56,41 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
     }
     stages = [builders[name]() for name in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.
-    for prev, stage in zip(stages, stages[1:]):
+    for prev, stage in itertools.pairwise(stages):
         missing = [c for c in stage.reads if c not in prev.schema.names]
         if missing:
-            raise ConfigError(f"stages: {stage.name} needs {missing}, which {prev.name} does not write")
+            raise ConfigError(
+                f"stages: {stage.name} needs {missing}, which {prev.name} does not write"
+            )
     return stages
 
 
 def make_runner(config: PipelineConfig) -> Runner:
     if config.runner.kind == "local":
         return LocalRunner(progress=config.runner.progress)
-    return RayRunner(config.runner.address, config.runner.worker_retries, config.runner.progress)
+    return RayRunner(config.runner.address, config.runner.progress)
 
 
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for dist in ("humanomni-curate", "pyarrow", "ray", "scenedetect-headless", "opencv-python-headless", "numpy"):
-        try:
+    for dist in (
+        "humanomni-curate",
+        "pyarrow",
+        "ray",
+        "scenedetect-headless",
+        "opencv-python-headless",
+        "numpy",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return versions
 
 
 def stage_summary(run: RunDir, stage: Stage, shard_count: int) -> dict[str, Any]:
-    stats = [read_stats(run.shard_path(stage.output_folder, s)) for s in sorted(run.finished_shards(stage.output_folder))]
+    stats = [
+        read_stats(run.shard_path(stage.output_folder, s))
+        for s in sorted(run.finished_shards(stage.output_folder))
+    ]
     rejected: Counter[str] = Counter()
     for s in stats:
         rejected.update(s.get("rejected", {}))
@@ -121,7 +133,12 @@ class Pipeline:
         shards = (table.num_rows + size - 1) // size
         for k in range(shards):
             write_table(self.run.shard_path(INPUTS_FOLDER, k), table.slice(k * size, size))
-        state["inputs"] = {"spec": str(sources), "count": table.num_rows, "shards": shards, "fingerprint": fingerprint}
+        state["inputs"] = {
+            "spec": str(sources),
+            "count": table.num_rows,
+            "shards": shards,
+            "fingerprint": fingerprint,
+        }
         return shards
 
     def execute(self, sources: str | Path | None, until: str | None = None) -> dict[str, Any]:
@@ -142,7 +159,10 @@ class Pipeline:
             started = time.perf_counter()
             self.runner.run(steps, self.run, list(range(shards)))
             state["stages"] = {s.name: stage_summary(self.run, s, shards) for s in self.stages}
-            state["last_invocation"] = {"until": until, "wall_s": round(time.perf_counter() - started, 3)}
+            state["last_invocation"] = {
+                "until": until,
+                "wall_s": round(time.perf_counter() - started, 3),
+            }
             self.run.write_run_json(state)
             return state
 

@@ -122,7 +122,7 @@ class RunDir:
     def lock(self) -> Iterator[None]:
         self.path.mkdir(parents=True, exist_ok=True)
         lock_path = self.path / ".lock"
-        fh = open(lock_path, "a+")
+        fh = open(lock_path, "a+")  # noqa: SIM115 - held open for the whole run, closed below
         try:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -84,7 +84,9 @@ SCENES = pa.schema(
 TEMPORAL = pa.schema(
     [
         *[f for f in SCENES if f.name not in ("kept", "reject_reason", "reject_detail")],
-        pa.field("temporal_verdict", pa.string()),  # "ok", "static" or "chaotic", even if score-only
+        pa.field(
+            "temporal_verdict", pa.string()
+        ),  # "ok", "static" or "chaotic", even if score-only
         *VERDICT,
     ]
 )

@@ -26,7 +26,9 @@ def kept_rows(table: pa.Table) -> pa.Table:
     return table.filter(pc.equal(table["kept"], True))
 
 
-def shard_stats(stage: Stage, shard: int, rows_in: int, out: pa.Table, seconds: float) -> dict[str, Any]:
+def shard_stats(
+    stage: Stage, shard: int, rows_in: int, out: pa.Table, seconds: float
+) -> dict[str, Any]:
     reasons = Counter(r for r in out["reject_reason"].to_pylist() if r is not None)
     return {
         "stage": stage.name,
@@ -48,7 +50,10 @@ def run_shard(stage: Stage, run: RunDir, input_folder: str, shard: int) -> dict[
     missing = [c for c in stage.reads if c not in rows.column_names]
     if missing:
         raise ValueError(f"stage {stage.name}: input folder {input_folder} lacks columns {missing}")
-    parts = [stage.process(rows.slice(i, stage.batch_size)) for i in range(0, rows.num_rows, stage.batch_size)]
+    parts = [
+        stage.process(rows.slice(i, stage.batch_size))
+        for i in range(0, rows.num_rows, stage.batch_size)
+    ]
     out = pa.concat_tables(parts) if parts else stage.schema.empty_table()
     if not out.schema.equals(stage.schema):
         raise TypeError(f"stage {stage.name} returned a table that does not match its schema")

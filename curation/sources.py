@@ -90,6 +90,4 @@ def list_sources(spec: str | Path, config: SourcesConfig) -> pa.Table:
         log.warning("sources: %d repeated paths listed once", len(paths) - len(unique))
     if not unique:
         raise SourcesError(f"sources {str(spec)!r} lists no videos")
-    return pa.table(
-        {"source_id": [source_id(p) for p in unique], "path": unique}, schema=INPUTS
-    )
+    return pa.table({"source_id": [source_id(p) for p in unique], "path": unique}, schema=INPUTS)

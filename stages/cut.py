@@ -47,7 +47,10 @@ class CutStage(Stage):
         rows = batch.to_pylist()
         if self.mode == "virtual":
             return self.table(
-                [{**r, "cut_mode": "virtual", "clip_path": None, "clip_bytes": None, **kept()} for r in rows]
+                [
+                    {**r, "cut_mode": "virtual", "clip_path": None, "clip_bytes": None, **kept()}
+                    for r in rows
+                ]
             )
         by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
@@ -90,7 +93,11 @@ class CutStage(Stage):
             if audios is not None:
                 streams.append(
                     audios[i]
-                    .filter("atrim", start=f"{offset + clip['start_s']:.6f}", end=f"{offset + clip['end_s']:.6f}")
+                    .filter(
+                        "atrim",
+                        start=f"{offset + clip['start_s']:.6f}",
+                        end=f"{offset + clip['end_s']:.6f}",
+                    )
                     .filter("asetpts", "PTS-STARTPTS")
                 )
                 options.update({"acodec": self.audio_codec, "b:a": self.audio_bitrate})
@@ -126,7 +133,13 @@ class CutStage(Stage):
             if failure is None and part.exists() and part.stat().st_size > 0:
                 os.replace(part, final)
                 rows.append(
-                    {**clip, "cut_mode": "files", "clip_path": str(final), "clip_bytes": final.stat().st_size, **kept()}
+                    {
+                        **clip,
+                        "cut_mode": "files",
+                        "clip_path": str(final),
+                        "clip_bytes": final.stat().st_size,
+                        **kept(),
+                    }
                 )
                 continue
             part.unlink(missing_ok=True)

@@ -109,10 +109,14 @@ class ScenesStage(Stage):
         stream = FrameStream(source["path"], width, height, self.scale_flags, self.timeout_s)
         index = -1
         for index, frame in enumerate(stream):
-            tracker.add_cuts([c.frame_num for c in detector.process_frame(FrameTimecode(index, fps), frame)])
+            tracker.add_cuts(
+                [c.frame_num for c in detector.process_frame(FrameTimecode(index, fps), frame)]
+            )
             tracker.push(index, frame)
         if index >= 0:
-            tracker.add_cuts([c.frame_num for c in detector.post_process(FrameTimecode(index, fps))])
+            tracker.add_cuts(
+                [c.frame_num for c in detector.post_process(FrameTimecode(index, fps))]
+            )
         tracker.finish()
         cuts = sorted(c for c in tracker.cuts if 0 < c < stream.frames)
         return cuts, tracker, stream

@@ -31,7 +31,10 @@ class TemporalFilterStage(Stage):
         if keyframes < self.min_keyframes:
             return "static", f"{keyframes} keyframe(s) < min_keyframes {self.min_keyframes}"
         if rate > self.max_keyframes_per_s:
-            return "chaotic", f"{rate:.2f} keyframes/s > max_keyframes_per_s {self.max_keyframes_per_s}"
+            return (
+                "chaotic",
+                f"{rate:.2f} keyframes/s > max_keyframes_per_s {self.max_keyframes_per_s}",
+            )
         return "ok", None
 
     def process(self, batch: pa.Table) -> pa.Table:

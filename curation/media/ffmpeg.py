@@ -54,9 +54,7 @@ def stderr_summary(stderr: bytes | str | None, limit: int = 300) -> str:
 
 def run_ffprobe(path: str, timeout_s: float) -> dict[str, Any]:
     try:
-        return ffmpeg.probe(
-            media_input(path), cmd=binary("ffprobe"), timeout=timeout_s, v="error"
-        )
+        return ffmpeg.probe(media_input(path), cmd=binary("ffprobe"), timeout=timeout_s, v="error")
     except ffmpeg.Error as exc:
         raise ProbeError(stderr_summary(exc.stderr)) from None
     except subprocess.TimeoutExpired:
@@ -182,7 +180,9 @@ class FrameStream:
             "scale", self.width, self.height, flags=self.scale_flags
         )
         return (
-            ffmpeg.output(stream, "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough")
+            ffmpeg.output(
+                stream, "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough"
+            )
             .global_args("-nostdin", "-hide_banner", "-v", "error")
             .compile(cmd=binary("ffmpeg"))
         )
@@ -198,7 +198,9 @@ class FrameStream:
         )
         assert proc.stdout is not None and proc.stderr is not None
         # Drain stderr in a thread so a chatty decoder can never block on a full pipe.
-        drain = threading.Thread(target=lambda: self._stderr.append(proc.stderr.read()), daemon=True)
+        drain = threading.Thread(
+            target=lambda: self._stderr.append(proc.stderr.read()), daemon=True
+        )
         drain.start()
         timed_out = threading.Event()
 

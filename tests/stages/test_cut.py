@@ -1,0 +1,112 @@
+"""Frame-accurate cutting: the counter video's frames carry their numbers, so every frame of a
+clip is matched back to the source frame it came from."""
+
+import subprocess
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from helpers import ffprobe_json, make_video
+
+from curation.config import Resources
+from curation.ids import clip_id, source_id
+from curation.media.ffmpeg import FrameStream
+from curation.schemas import TEMPORAL
+from stages import cut as cut_module
+from stages.cut import CutStage
+from stages.probe import ProbeStage
+
+
+def clip_rows(path, ranges):
+    src = ProbeStage(resources=Resources()).probe_one(
+        {"source_id": source_id(str(path)), "path": str(path)}
+    )
+    rows = []
+    for s, e in ranges:
+        rows.append(
+            {
+                **{k: src.get(k) for k in TEMPORAL.names},
+                "clip_id": clip_id(src["source_id"], s, e),
+                "start_frame": s,
+                "end_frame": e,
+                "start_s": s / src["fps"],
+                "end_s": e / src["fps"],
+                "duration_s": (e - s) / src["fps"],
+                "keyframes": 2,
+                "keyframe_rate": 1.0,
+                "temporal_verdict": "ok",
+                "kept": True,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TEMPORAL)
+
+
+def small_frames(path):
+    return np.stack([f.astype(np.float32) for f in FrameStream(str(path), 192, 108)])
+
+
+@pytest.fixture
+def counting_runs(monkeypatch):
+    calls = []
+    real_run = subprocess.run
+
+    def run(cmd, *args, **kwargs):
+        calls.append(cmd)
+        return real_run(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(cut_module.subprocess, "run", run)
+    return calls
+
+
+def test_counter_clips_have_exactly_the_requested_frames(videos, tmp_path, counting_runs):
+    source = videos / "psd_counter.mp4"
+    ranges = [(0, 10), (7, 23), (25, 30)]
+    out = CutStage(resources=Resources(), clips_dir=str(tmp_path)).process(
+        clip_rows(source, ranges)
+    )
+    assert len(counting_runs) == 1  # one ffmpeg process for the whole source
+    reference = small_frames(source)
+    for row, (start, end) in zip(out.to_pylist(), ranges, strict=True):
+        assert row["kept"] and row["cut_mode"] == "files", row["reject_detail"]
+        stream = ffprobe_json(row["clip_path"])["streams"][0]
+        assert int(stream["nb_read_frames"]) == end - start
+        frames = small_frames(row["clip_path"])
+        for i, frame in enumerate(frames):
+            errors = ((reference - frame) ** 2).mean(axis=(1, 2, 3))
+            assert int(np.argmin(errors)) == start + i, (start, end, i)
+
+
+def test_audio_is_kept_and_aligned_in_length(tmp_path):
+    source = make_video(tmp_path / "talk.mp4", seconds=3.0, fps=25, audio=True)
+    out = CutStage(resources=Resources(), clips_dir=str(tmp_path / "clips")).process(
+        clip_rows(source, [(10, 40), (40, 75)])
+    )
+    for row in out.to_pylist():
+        info = ffprobe_json(row["clip_path"])
+        kinds = {s["codec_type"]: s for s in info["streams"]}
+        assert set(kinds) == {"video", "audio"}
+        assert float(kinds["audio"]["duration"]) == pytest.approx(row["duration_s"], abs=0.05)
+        assert int(kinds["video"]["nb_read_frames"]) == row["end_frame"] - row["start_frame"]
+
+
+def test_virtual_mode_writes_nothing(videos, tmp_path):
+    out = CutStage(resources=Resources(), clips_dir=str(tmp_path), mode="virtual").process(
+        clip_rows(videos / "psd_counter.mp4", [(0, 30)])
+    )
+    (row,) = out.to_pylist()
+    assert row["kept"] and row["clip_path"] is None and row["cut_mode"] == "virtual"
+    assert not any(tmp_path.iterdir())
+
+
+def test_failed_cut_becomes_rejected_rows_without_partial_files(videos, tmp_path):
+    rows = clip_rows(videos / "psd_counter.mp4", [(0, 10)])
+    out = CutStage(
+        resources=Resources(), clips_dir=str(tmp_path), video_codec="no-such-codec"
+    ).process(rows)
+    (row,) = out.to_pylist()
+    assert (
+        not row["kept"]
+        and row["reject_reason"] == "cut_failed"
+        and "no-such-codec" in row["reject_detail"]
+    )
+    assert not list(tmp_path.rglob("*.mp4"))
