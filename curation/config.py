@@ -67,6 +67,7 @@ class ProbeConfig(Section):
         480, ge=1, description="displayed short side below this is rejected"
     )
     timeout_s: float = Field(60.0, gt=0)
+    threads: int = Field(8, ge=1, description="ffprobe calls in flight per worker")
     resources: Resources = Resources(cpus=0.5, concurrency=8)
 
 
@@ -89,6 +90,7 @@ class ScenesConfig(Section):
     min_duration_s: float = Field(1.0, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
     timeout_s: float = Field(3600.0, gt=0)
+    threads: int = Field(2, ge=1, description="sources decoded at once per worker")
     resources: Resources = Resources(cpus=1, concurrency=4)
 
     @model_validator(mode="after")
@@ -116,6 +118,8 @@ class CutConfig(Section):
     audio_bitrate: str = "128k"
     container: Literal["mp4", "mkv"] = "mp4"
     encoder_threads: int = Field(0, ge=0, description="0: ffmpeg decides")
+    seek_gap_s: float = Field(10.0, ge=0, description="clips further apart get their own seek")
+    max_seeks: int = Field(8, ge=1, description="at most this many seek positions per source")
     timeout_s: float = Field(3600.0, gt=0)
     resources: Resources = Resources(cpus=1, concurrency=2)
 

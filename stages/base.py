@@ -11,6 +11,8 @@ Filtering stages keep every row: a rejected row has `kept=False` and a `reject_r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -38,6 +40,15 @@ class Stage:
         raise NotImplementedError
 
     # --- helpers for implementations ----------------------------------------------------------
+    def map_rows(
+        self, fn: Callable[[dict[str, Any]], Any], rows: list[dict[str, Any]], threads: int
+    ) -> list[Any]:
+        """fn over rows, in order, `threads` at a time: for work that waits on a subprocess."""
+        if threads <= 1 or len(rows) <= 1:
+            return [fn(r) for r in rows]
+        with ThreadPoolExecutor(max_workers=min(threads, len(rows))) as pool:
+            return list(pool.map(fn, rows))
+
     def table(self, rows: list[dict[str, Any]]) -> pa.Table:
         """Build this stage's output table; a row missing a required column is a bug."""
         required = [f.name for f in self.schema if not f.nullable]

@@ -1,14 +1,16 @@
 """cut: materialise the kept clips, frame-accurate, audio kept, one ffmpeg process per source.
 
-One ffmpeg run decodes a source once and feeds every clip's encoder through `split` + `trim`
-(frame numbers, the same count the scenes stage used), so the cost is one decode per source,
-not one per clip as with PySceneDetect's `split-video`. Clips are written under a temporary
+One ffmpeg run per source feeds every clip's encoder through `split` + `trim`, so the cost
+is at most one decode of the source, not one per clip as with PySceneDetect's `split-video`;
+groups of clips far apart are read from their own seek position (see `seek_groups`), so the
+stretches between kept clips are not decoded at all. Clips are written under a temporary
 name and renamed once ffmpeg succeeded. In `virtual` mode nothing is written: later stages
 decode `path` between `start_s` and `end_s` themselves.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from collections import defaultdict
@@ -40,6 +42,8 @@ class CutStage(Stage):
     audio_bitrate: str = "128k"
     container: str = "mp4"
     encoder_threads: int = 0
+    seek_gap_s: float = 10.0
+    max_seeks: int = 8
     timeout_s: float = 3600.0
     batch_size: int = 1_000_000  # a shard's clips at once, so each source is decoded once
 
@@ -63,61 +67,98 @@ class CutStage(Stage):
     def final_path(self, clip: dict[str, Any]) -> Path:
         return Path(self.clips_dir) / clip["source_id"] / f"{clip['clip_id']}.{self.container}"
 
-    def command(self, clips: list[dict[str, Any]], partial: list[Path]) -> list[str]:
-        first = clips[0]
-        source = ffmpeg.input(media_input(first["path"]))
-        # libx264/yuv420p need even dimensions; the crop is a no-op when they already are.
-        video = source.video.filter("crop", "trunc(iw/2)*2", "trunc(ih/2)*2")
-        videos = video.filter_multi_output("split", len(clips))
-        audios = None
-        if first["has_audio"]:
-            audios = source.audio.filter_multi_output("asplit", len(clips))
-            # Filters see timestamps relative to the file's earliest stream.
-            starts = [s for s in (first["video_start_s"], first["audio_start_s"]) if s is not None]
-            offset = (first["video_start_s"] or 0.0) - (min(starts) if starts else 0.0)
+    def seek_groups(self, clips: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Clips that share one seek: neighbours closer than `seek_gap_s`, at most `max_seeks` groups.
+
+        Each group becomes one input of the same ffmpeg process, opened at its own position, so
+        long stretches between kept clips are never decoded. Variable-frame-rate sources are not
+        seeked: their clips are cut by frame number from one pass over the whole file.
+        """
+        if clips[0]["vfr"]:
+            return [clips]
+        groups = [[clips[0]]]
+        for clip in clips[1:]:
+            if clip["start_s"] - groups[-1][-1]["end_s"] <= self.seek_gap_s:
+                groups[-1].append(clip)
+            else:
+                groups.append([clip])
+        while len(groups) > self.max_seeks:  # merge across the smallest gaps
+            gaps = [b[0]["start_s"] - a[-1]["end_s"] for a, b in itertools.pairwise(groups)]
+            k = gaps.index(min(gaps))
+            groups[k : k + 2] = [groups[k] + groups[k + 1]]
+        return groups
+
+    def _video_trim(self, stream: Any, clip: dict[str, Any]) -> Any:
+        if clip["vfr"]:
+            return stream.trim(start_frame=clip["start_frame"], end_frame=clip["end_frame"])
+        # Constant frame rate: frame k sits at start + k/fps; half-frame margins absorb rounding.
+        t0, fps = clip["video_start_s"] or 0.0, clip["fps"]
+        return stream.trim(
+            start=f"{t0 + (clip['start_frame'] - 0.5) / fps:.6f}",
+            end=f"{t0 + (clip['end_frame'] - 0.5) / fps:.6f}",
+        )
+
+    def command(self, clips: list[dict[str, Any]], partial: dict[str, Path]) -> list[str]:
+        """One ffmpeg command for all clips of one source (timestamps kept as in the source)."""
         outputs = []
-        for i, (clip, path) in enumerate(zip(clips, partial, strict=True)):
-            streams = [
-                videos[i]
-                .trim(start_frame=clip["start_frame"], end_frame=clip["end_frame"])
-                .setpts("PTS-STARTPTS")
-            ]
-            options: dict[str, Any] = {
-                "vcodec": self.video_codec,
-                "preset": self.preset,
-                "crf": self.crf,
-                "pix_fmt": "yuv420p",
-                "fps_mode": "passthrough",
-                "threads": self.encoder_threads,
-            }
-            if audios is not None:
-                streams.append(
-                    audios[i]
-                    .filter(
-                        "atrim",
-                        start=f"{offset + clip['start_s']:.6f}",
-                        end=f"{offset + clip['end_s']:.6f}",
+        for group in self.seek_groups(clips):
+            options = {}
+            if not group[0]["vfr"]:
+                # Seek a second early (the file may start before its video stream) and read
+                # only as far as the group's last clip; the trims below are exact.
+                seek = max(0.0, group[0]["start_s"] - 1.0)
+                options = {"ss": f"{seek:.6f}", "t": f"{group[-1]['end_s'] - seek + 1.0:.6f}"}
+            source = ffmpeg.input(media_input(group[0]["path"]), **options)
+            # libx264/yuv420p need even dimensions; the crop is a no-op when they already are.
+            video = source.video.filter("crop", "trunc(iw/2)*2", "trunc(ih/2)*2")
+            videos = video.filter_multi_output("split", len(group))
+            audios = (
+                source.audio.filter_multi_output("asplit", len(group))
+                if group[0]["has_audio"]
+                else None
+            )
+            for i, clip in enumerate(group):
+                streams = [self._video_trim(videos[i], clip).setpts("PTS-STARTPTS")]
+                encode: dict[str, Any] = {
+                    "vcodec": self.video_codec,
+                    "preset": self.preset,
+                    "crf": self.crf,
+                    "pix_fmt": "yuv420p",
+                    "fps_mode": "passthrough",
+                    "threads": self.encoder_threads,
+                }
+                if audios is not None:
+                    t0 = clip["video_start_s"] or 0.0
+                    streams.append(
+                        audios[i]
+                        .filter(
+                            "atrim",
+                            start=f"{t0 + clip['start_s']:.6f}",
+                            end=f"{t0 + clip['end_s']:.6f}",
+                        )
+                        .filter("asetpts", "PTS-STARTPTS")
                     )
-                    .filter("asetpts", "PTS-STARTPTS")
+                    encode.update({"acodec": self.audio_codec, "b:a": self.audio_bitrate})
+                if self.container == "mp4":
+                    encode["movflags"] = "+faststart"
+                outputs.append(
+                    ffmpeg.output(*streams, media_input(str(partial[clip["clip_id"]])), **encode)
                 )
-                options.update({"acodec": self.audio_codec, "b:a": self.audio_bitrate})
-            if self.container == "mp4":
-                options["movflags"] = "+faststart"
-            outputs.append(ffmpeg.output(*streams, media_input(str(path)), **options))
         return (
             ffmpeg.merge_outputs(*outputs)
-            .global_args("-nostdin", "-hide_banner", "-v", "error", "-y")
+            .global_args("-nostdin", "-hide_banner", "-v", "error", "-y", "-copyts")
             .compile(cmd=binary("ffmpeg"))
         )
 
     def cut_source(self, clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
         finals = [self.final_path(c) for c in clips]
         partial = [p.with_name(f"{p.stem}.partial{p.suffix}") for p in finals]
+        by_id = {c["clip_id"]: p for c, p in zip(clips, partial, strict=True)}
         finals[0].parent.mkdir(parents=True, exist_ok=True)
         failure = None
         try:
             result = subprocess.run(
-                self.command(clips, partial),
+                self.command(clips, by_id),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -26,9 +26,11 @@ class ProbeStage(Stage):
 
     min_short_side: int = 480
     timeout_s: float = 60.0
+    threads: int = 8
 
     def process(self, batch: pa.Table) -> pa.Table:
-        return self.table([self.probe_one(row) for row in batch.to_pylist()])
+        # ffprobe mostly waits (process start, file system): several at once per worker.
+        return self.table(self.map_rows(self.probe_one, batch.to_pylist(), self.threads))
 
     def probe_one(self, row: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"source_id": row["source_id"], "path": row["path"]}

@@ -78,7 +78,8 @@ class ScenesStage(Stage):
     min_duration_s: float = 1.0
     max_duration_s: float = 30.0
     timeout_s: float = 3600.0
-    batch_size: int = 1
+    threads: int = 2
+    batch_size: int = 16
 
     def make_detector(self):
         cls, threshold_arg = DETECTORS[self.detector]
@@ -88,10 +89,10 @@ class ScenesStage(Stage):
         return cls(**kwargs)
 
     def process(self, batch: pa.Table) -> pa.Table:
-        rows: list[dict[str, Any]] = []
-        for source in batch.to_pylist():
-            rows.extend(self.split_source(source))
-        return self.table(rows)
+        # ffmpeg decodes in its own process and OpenCV/NumPy release the GIL, so a second
+        # source in flight fills the gaps (process start-up, short files) of the first.
+        per_source = self.map_rows(self.split_source, batch.to_pylist(), self.threads)
+        return self.table([row for rows in per_source for row in rows])
 
     def analyse(self, source: dict[str, Any]) -> tuple[list[int], KeyframeTracker, FrameStream]:
         """Decode once; return the cut frames, the keyframe tracker and the finished stream."""

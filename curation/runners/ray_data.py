@@ -94,7 +94,9 @@ class RayRunner:
                 )
             else:
                 ds = ds.map_batches(
-                    _shard_task(stage, run, input_folder), concurrency=workers, **common
+                    _shard_task(stage, run, input_folder),
+                    compute=ray.data.TaskPoolStrategy(size=workers),
+                    **common,
                 )
         done = ds.take_all()
         log.info("ray: %d shard(s) through %d stage(s)", len(done), len(steps))

@@ -70,10 +70,7 @@ def test_counter_clips_have_exactly_the_requested_frames(videos, tmp_path, count
         assert row["kept"] and row["cut_mode"] == "files", row["reject_detail"]
         stream = ffprobe_json(row["clip_path"])["streams"][0]
         assert int(stream["nb_read_frames"]) == end - start
-        frames = small_frames(row["clip_path"])
-        for i, frame in enumerate(frames):
-            errors = ((reference - frame) ** 2).mean(axis=(1, 2, 3))
-            assert int(np.argmin(errors)) == start + i, (start, end, i)
+        assert assert_frames_match(reference, row["clip_path"], start) == end - start
 
 
 def test_audio_is_kept_and_aligned_in_length(tmp_path):
@@ -110,3 +107,38 @@ def test_failed_cut_becomes_rejected_rows_without_partial_files(videos, tmp_path
         and "no-such-codec" in row["reject_detail"]
     )
     assert not list(tmp_path.rglob("*.mp4"))
+
+
+def assert_frames_match(reference, clip_path, start):
+    frames = small_frames(clip_path)
+    for i, frame in enumerate(frames):
+        errors = ((reference - frame) ** 2).mean(axis=(1, 2, 3))
+        assert int(np.argmin(errors)) == start + i, (start, i)
+    return len(frames)
+
+
+@pytest.mark.parametrize("vfr", [False, True])
+def test_far_apart_clips_are_seeked_and_still_frame_exact(tmp_path, counting_runs, vfr):
+    source = make_video(tmp_path / "long.mp4", seconds=12.0, fps=25, audio=True)
+    ranges = [(25, 50), (200, 260), (262, 270)]
+    rows = clip_rows(source, ranges)
+    # The variable-frame-rate path (one pass, trims by frame number) on the same file.
+    rows = rows.set_column(rows.schema.get_field_index("vfr"), "vfr", pa.array([vfr] * len(ranges)))
+    stage = CutStage(resources=Resources(), clips_dir=str(tmp_path / "clips"), seek_gap_s=2.0)
+    assert len(stage.seek_groups(rows.to_pylist())) == (1 if vfr else 2)
+    counting_runs.clear()  # making the source ran ffmpeg too
+    out = stage.process(rows).to_pylist()
+    assert len(counting_runs) == 1
+    reference = small_frames(source)
+    for row, (start, end) in zip(out, ranges, strict=True):
+        assert row["kept"], row["reject_detail"]
+        assert assert_frames_match(reference, row["clip_path"], start) == end - start
+        audio = [s for s in ffprobe_json(row["clip_path"])["streams"] if s["codec_type"] == "audio"]
+        assert float(audio[0]["duration"]) == pytest.approx(row["duration_s"], abs=0.05)
+
+
+def test_seek_groups_are_capped():
+    clips = [{"vfr": False, "start_s": 100.0 * i, "end_s": 100.0 * i + 5} for i in range(20)]
+    stage = CutStage(resources=Resources(), clips_dir="unused", max_seeks=3)
+    groups = stage.seek_groups(clips)
+    assert len(groups) == 3 and [c for g in groups for c in g] == clips
