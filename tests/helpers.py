@@ -57,3 +57,14 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
             f"curation {args} failed ({result.returncode}):\n{result.stderr[-3000:]}"
         )
     return result
+
+
+def probed(path: Path) -> dict:
+    """The probe stage's row for one file (what later stages receive)."""
+    from curation.config import Resources
+    from curation.ids import source_id
+    from stages.probe import ProbeStage
+
+    return ProbeStage(resources=Resources()).probe_one(
+        {"source_id": source_id(str(path)), "path": str(path)}
+    )

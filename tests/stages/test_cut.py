@@ -6,21 +6,18 @@ import subprocess
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import ffprobe_json, make_video
+from helpers import ffprobe_json, make_video, probed
 
 from curation.config import Resources
-from curation.ids import clip_id, source_id
+from curation.ids import clip_id
 from curation.media.ffmpeg import FrameStream
 from curation.schemas import TEMPORAL
 from stages import cut as cut_module
 from stages.cut import CutStage
-from stages.probe import ProbeStage
 
 
 def clip_rows(path, ranges):
-    src = ProbeStage(resources=Resources()).probe_one(
-        {"source_id": source_id(str(path)), "path": str(path)}
-    )
+    src = probed(path)
     rows = []
     for s, e in ranges:
         rows.append(

