@@ -13,7 +13,7 @@ import yaml
 
 from curation.config import ConfigError, PipelineConfig, load_config
 from curation.funnel import format_funnel
-from curation.media.ffmpeg import MediaToolMissing, binary
+from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
 from curation.pipeline import Pipeline, RunMismatchError, package_versions
 from curation.rundir import RunDir, RunLockedError
 from curation.sources import SourcesError
@@ -75,12 +75,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(_: argparse.Namespace) -> int:
-    import subprocess
-
     for tool in ("ffmpeg", "ffprobe"):
-        path = binary(tool)
-        version = subprocess.run([path, "-version"], capture_output=True, text=True, check=True)
-        print(f"{tool}: {version.stdout.splitlines()[0]}")
+        print(f"{tool}: {tool_version(tool)}")
     print(json.dumps(package_versions(), indent=2))
     return 0
 

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import logging
 import platform
+import shutil
 import time
 from collections import Counter
 from importlib import metadata
@@ -22,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from curation.config import ConfigError, PipelineConfig
+from curation.media.ffmpeg import tool_version
 from curation.rundir import RunDir, read_stats, write_table
 from curation.runners import Runner
 from curation.runners.local import LocalRunner
@@ -72,7 +74,7 @@ def make_runner(config: PipelineConfig) -> Runner:
 
 
 def package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "ffmpeg": tool_version("ffmpeg")}
     for dist in (
         "humanomni-curate",
         "pyarrow",
@@ -129,12 +131,14 @@ class Pipeline:
                     f"{table.num_rows} now); use a new RUN name to curate a different set"
                 )
             return state["inputs"]["shards"]
+        # Shards of a listing that a killed first invocation never recorded may be stale.
+        shutil.rmtree(self.run.folder(INPUTS_FOLDER), ignore_errors=True)
         size = self.config.run.shard_size
         shards = (table.num_rows + size - 1) // size
         for k in range(shards):
             write_table(self.run.shard_path(INPUTS_FOLDER, k), table.slice(k * size, size))
         state["inputs"] = {
-            "spec": str(sources),
+            "spec": str(Path(sources).absolute()),
             "count": table.num_rows,
             "shards": shards,
             "fingerprint": fingerprint,
@@ -156,8 +160,11 @@ class Pipeline:
             self.run.write_run_json(state)
             folders = [INPUTS_FOLDER] + [s.output_folder for s in self.stages]
             steps = [(s, folders[self.stages.index(s)]) for s in stages]
+            # A shard finished by the last stage is finished by all before it: skip it outright.
+            pending = sorted(set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder))
             started = time.perf_counter()
-            self.runner.run(steps, self.run, list(range(shards)))
+            if pending:
+                self.runner.run(steps, self.run, pending)
             state["stages"] = {s.name: stage_summary(self.run, s, shards) for s in self.stages}
             state["last_invocation"] = {
                 "until": until,

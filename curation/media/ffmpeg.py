@@ -36,6 +36,12 @@ def binary(name: str) -> str:
     return found
 
 
+def tool_version(name: str) -> str:
+    """First line of `<tool> -version`, e.g. 'ffmpeg version 5.1.6 ...'."""
+    out = subprocess.run([binary(name), "-version"], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
 def media_input(path: str) -> str:
     """The input argument for ffmpeg/ffprobe: local paths get the `file:` protocol."""
     if "://" in path:
