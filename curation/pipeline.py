@@ -161,7 +161,9 @@ class Pipeline:
             folders = [INPUTS_FOLDER] + [s.output_folder for s in self.stages]
             steps = [(s, folders[self.stages.index(s)]) for s in stages]
             # A shard finished by the last stage is finished by all before it: skip it outright.
-            pending = sorted(set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder))
+            pending = sorted(
+                set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder)
+            )
             started = time.perf_counter()
             if pending:
                 self.runner.run(steps, self.run, pending)
