@@ -10,13 +10,16 @@ SET ?=
 CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help setup system-deps curate test lint format bench bench-temporal clean-run
+.PHONY: help setup system-deps curate dedup-captions test lint format bench bench-temporal bench-dedup bench-embed
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
 	@echo "make test                       run the test suite"
+	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
+	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
+	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make lint / make format         ruff"
 
 setup: system-deps
@@ -39,6 +42,9 @@ system-deps:
 curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
 
+dedup-captions:
+	$(PY) -m curation dedup-captions $(IN) $(OUT) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+
 test:
 	$(PY) -m pytest -q
 
@@ -50,7 +56,13 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal
+bench: bench-temporal bench-dedup bench-embed
 
 bench-temporal:
 	$(PY) bench/temporal.py
+
+bench-dedup:
+	$(PY) bench/dedup.py
+
+bench-embed:
+	$(PY) bench/embed.py

@@ -12,10 +12,11 @@ from pathlib import Path
 import yaml
 
 from curation.config import ConfigError, PipelineConfig, load_config
+from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
 from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
 from curation.pipeline import Pipeline, RunMismatchError, package_versions
-from curation.rundir import RunDir, RunLockedError
+from curation.rundir import RunDir, RunLockedError, write_table
 from curation.sources import SourcesError
 
 DEFAULT_CONFIG = Path("configs/curate/local.yaml")
@@ -68,6 +69,37 @@ def cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedup_captions(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from curation.dedup import dedup_captions
+
+    cfg = _load(args).dedup
+    try:
+        table = pq.read_table(args.input)
+    except (OSError, pq.lib.ArrowInvalid) as exc:
+        raise ConfigError(f"cannot read {args.input}: {exc}") from None
+    missing = [c for c in ("clip_id", "brief_caption") if c not in table.column_names]
+    if missing:
+        raise ConfigError(f"{args.input} lacks column(s) {missing} (has {table.column_names})")
+    embedder = CaptionEmbedder(cfg.embedder, cfg.device, cfg.embed_batch_size)
+    out = dedup_captions(
+        table,
+        embedder,
+        cfg.threshold,
+        exact_max=cfg.exact_max,
+        partition_size=cfg.partition_size,
+        boundary_margin=cfg.boundary_margin,
+        probes=cfg.probes,
+    )
+    write_table(Path(args.output), out)
+    dropped = out.num_rows - sum(out["kept"].to_pylist())
+    print(
+        f"{out.num_rows} clips, {dropped} near-duplicates (cosine >= {cfg.threshold}) -> {args.output}"
+    )
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     config = _load(args)
     print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
@@ -93,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_curate)
 
+    p = sub.add_parser(
+        "dedup-captions", help="mark near-duplicate clips by their brief captions (Parquet in/out)"
+    )
+    p.add_argument(
+        "input", help="Parquet with clip_id and brief_caption (quality columns optional)"
+    )
+    p.add_argument("output", help="Parquet with clip_id, kept, duplicate_of, similarity")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_dedup_captions)
+
     p = sub.add_parser("config", help="print the resolved config (profile + overrides)")
     _add_config_args(p)
     p.set_defaults(func=cmd_config)
@@ -112,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     try:
         return args.func(args)
-    except (ConfigError, SourcesError, MediaToolMissing, RunMismatchError) as exc:
+    except (
+        ConfigError,
+        SourcesError,
+        MediaToolMissing,
+        RunMismatchError,
+        EmbedderUnavailable,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RunLockedError as exc:

@@ -124,6 +124,24 @@ class CutConfig(Section):
     resources: Resources = Resources(cpus=1, concurrency=2)
 
 
+class DedupConfig(Section):
+    """Semantic de-duplication of brief captions (see curation/dedup.py)."""
+
+    embedder: str = Field(
+        "bundled:all-MiniLM-L6-v2", description="sentence-transformers model name or local path"
+    )
+    embed_batch_size: int = Field(256, ge=1)
+    device: str | None = Field(None, description="None: CUDA when present, else CPU")
+    threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity of near-duplicates")
+    exact_max: int = Field(
+        20_000, ge=1, description="up to this many clips: exact all-pairs search"
+    )
+    partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
+    boundary_margin: float = Field(0.08, ge=0, le=2)
+    probes: int = Field(4, ge=1, description="nearest partitions a boundary vector joins")
+    resources: Resources = Resources(cpus=2, concurrency=1)
+
+
 class PipelineConfig(Section):
     # Printed loudly at start and stored in run.json (the offline profile uses it).
     notice: str | None = None
@@ -135,6 +153,7 @@ class PipelineConfig(Section):
     scenes: ScenesConfig = ScenesConfig()
     temporal: TemporalConfig = TemporalConfig()
     cut: CutConfig = CutConfig()
+    dedup: DedupConfig = DedupConfig()
 
     @model_validator(mode="after")
     def _known_stages(self) -> PipelineConfig:
