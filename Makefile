@@ -10,12 +10,13 @@ SET ?=
 CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help setup system-deps curate dedup-captions test lint format bench bench-temporal bench-dedup bench-embed
+.PHONY: help setup system-deps curate tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
 	@echo "make test                       run the test suite"
+	@echo "make tiny-models                tiny random-weight Qwen2-VL/Qwen2 for the offline profile"
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
@@ -41,6 +42,10 @@ system-deps:
 
 curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
+
+# Tiny random-weight test models for the offline profile (built on demand by it anyway).
+tiny-models:
+	$(PY) -m curation.tiny_models --out models/tiny
 
 dedup-captions:
 	$(PY) -m curation dedup-captions $(IN) $(OUT) --config $(CONFIG) $(foreach s,$(SET),--set $(s))

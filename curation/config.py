@@ -15,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-STAGE_NAMES = ("probe", "scenes", "temporal", "cut")
+from curation.backends.base import BackendConfig
+
+STAGE_NAMES = ("probe", "scenes", "temporal", "cut", "brief_caption", "dedup")
 
 
 class ConfigError(ValueError):
@@ -124,6 +126,23 @@ class CutConfig(Section):
     resources: Resources = Resources(cpus=1, concurrency=2)
 
 
+class BriefCaptionConfig(Section):
+    """The paper's brief, general-context caption of each clip, by a VLM (Qwen2-VL family)."""
+
+    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2-VL-7B-Instruct", max_tokens=96)
+    prompt: str = (
+        "Describe the general context of this video in one or two sentences: who appears, "
+        "what they are doing, and where."
+    )
+    system: str | None = None
+    frames: int = Field(8, ge=1, description="frames sampled uniformly from each clip")
+    max_side: int = Field(448, ge=28, description="longer side of a sampled frame, pixels")
+    attempts: int = Field(3, ge=1, description="tries per clip on empty output, refusal or error")
+    refusal_markers: list[str] = ["I'm sorry", "I am sorry", "I cannot", "I can't", "As an AI"]
+    batch_size: int = Field(8, ge=1)
+    resources: Resources = Resources(cpus=1, concurrency=1)
+
+
 class DedupConfig(Section):
     """Semantic de-duplication of brief captions (see curation/dedup.py)."""
 
@@ -153,7 +172,10 @@ class PipelineConfig(Section):
     scenes: ScenesConfig = ScenesConfig()
     temporal: TemporalConfig = TemporalConfig()
     cut: CutConfig = CutConfig()
+    brief_caption: BriefCaptionConfig = BriefCaptionConfig()
     dedup: DedupConfig = DedupConfig()
+    # Folder of the tiny random-weight test models; built on first use (offline profile).
+    tiny_models: Path | None = None
 
     @model_validator(mode="after")
     def _known_stages(self) -> PipelineConfig:

@@ -30,7 +30,9 @@ from curation.runners.local import LocalRunner
 from curation.runners.ray_data import RayRunner
 from curation.sources import list_sources
 from stages.base import Stage
+from stages.brief_caption import BriefCaptionStage
 from stages.cut import CutStage
+from stages.dedup import DedupStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
 from stages.temporal_filter import TemporalFilterStage
@@ -55,6 +57,8 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "scenes": lambda: ScenesStage(**_settings(config.scenes)),
         "temporal": lambda: TemporalFilterStage(**_settings(config.temporal)),
         "cut": lambda: CutStage(clips_dir=str(run.media / "clips"), **_settings(config.cut)),
+        "brief_caption": lambda: BriefCaptionStage(**_settings(config.brief_caption)),
+        "dedup": lambda: DedupStage(**_settings(config.dedup)),
     }
     stages = [builders[name]() for name in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.
@@ -151,6 +155,7 @@ class Pipeline:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
         stages = self.stages[: names.index(until) + 1] if until else self.stages
         with self.run.lock():
+            self._ensure_tiny_models()
             removed = self.run.remove_stale_temporaries()
             if removed:
                 log.info("removed %d half-written file(s) from an interrupted run", removed)
@@ -160,9 +165,10 @@ class Pipeline:
             self.run.write_run_json(state)
             folders = [INPUTS_FOLDER] + [s.output_folder for s in self.stages]
             steps = [(s, folders[self.stages.index(s)]) for s in stages]
+            retry = self._invalidate_for_retry(stages, shards)
             # A shard finished by the last stage is finished by all before it: skip it outright.
             pending = sorted(
-                set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder)
+                (set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder)) | retry
             )
             started = time.perf_counter()
             if pending:
@@ -174,6 +180,45 @@ class Pipeline:
             }
             self.run.write_run_json(state)
             return state
+
+    def _ensure_tiny_models(self) -> None:
+        folder = self.config.tiny_models
+        if folder is not None and not (Path(folder) / "qwen2-vl" / "config.json").exists():
+            from curation.tiny_models import build_tiny_models
+
+            log.warning(
+                "building the tiny random-weight test models in %s (their output is NOT real)",
+                folder,
+            )
+            build_tiny_models(folder)
+
+    def _invalidate_for_retry(self, stages: list[Stage], shards: int) -> set[int]:
+        """Shards holding retryable rejects (e.g. a caption server that was down) are run again.
+
+        Their later stages' outputs are removed first, so they are recomputed from the new
+        rows; a global stage depends on every shard, so it and all after it are recomputed.
+        """
+        retry: set[int] = set()
+        for stage in stages:
+            if not stage.retryable_reasons:
+                continue
+            stale = {
+                s
+                for s in self.run.finished_shards(stage.output_folder)
+                if stage.retryable_reasons
+                & set(read_stats(self.run.shard_path(stage.output_folder, s)).get("rejected", {}))
+            }
+            if not stale:
+                continue
+            log.info("%s: retrying failed rows of %d shard(s)", stage.name, len(stale))
+            retry |= stale
+            scope = set(stale)
+            for later in self.stages[self.stages.index(stage) + 1 :]:
+                if later.is_global:
+                    scope = set(range(shards))
+                for s in scope:
+                    self.run.shard_path(later.output_folder, s).unlink(missing_ok=True)
+        return retry
 
     def _open_state(self) -> dict[str, Any]:
         state = self.run.read_run_json()

@@ -100,3 +100,31 @@ CLIPS = pa.schema(
         *VERDICT,
     ]
 )
+
+
+def _carry(schema: pa.Schema) -> list[pa.Field]:
+    """A folder's columns without its verdict: what the next stage carries forward."""
+    return [f for f in schema if f.name not in ("kept", "reject_reason", "reject_detail")]
+
+
+CAPTIONS = pa.schema(
+    [
+        *_carry(CLIPS),
+        pa.field("brief_caption", pa.string()),
+        pa.field("caption_model", pa.string()),
+        pa.field("caption_prompt_hash", pa.string()),
+        pa.field("caption_prompt_tokens", pa.int64()),
+        pa.field("caption_completion_tokens", pa.int64()),
+        pa.field("caption_attempts", pa.int32()),
+        *VERDICT,
+    ]
+)
+
+DEDUP = pa.schema(
+    [
+        *_carry(CAPTIONS),
+        pa.field("duplicate_of", pa.string()),  # the kept clip whose caption this one repeats
+        pa.field("similarity", pa.float32()),  # cosine similarity of the two brief captions
+        *VERDICT,
+    ]
+)

@@ -29,6 +29,11 @@ class Stage:
     reads: ClassVar[tuple[str, ...]]
     # True when setup() is expensive (models): the Ray runner then keeps warm actor pools.
     uses_actor: ClassVar[bool] = False
+    # True when the stage must see every shard's rows at once (dedup): it runs once, after
+    # the previous stage has finished all shards, and its output is split back into shards.
+    is_global: ClassVar[bool] = False
+    # Reject reasons worth another try: a re-run re-processes exactly those rows.
+    retryable_reasons: ClassVar[frozenset[str]] = frozenset()
 
     resources: Resources
     batch_size: int = 16

@@ -96,7 +96,7 @@ def test_hostile_names_are_cut_and_nothing_runs_in_a_shell(hostile_run):
 def test_funnel_counts_add_up_and_are_printed(hostile_run):
     state = json.loads((hostile_run["run"] / "run.json").read_text())
     stages = state["stages"]
-    assert list(stages) == ["probe", "scenes", "temporal", "cut"]
+    assert list(stages) == ["probe", "scenes", "temporal", "cut", "brief_caption", "dedup"]
     for name, s in stages.items():
         assert s["status"] == "done"
         assert s["kept"] + sum(s["rejected"].values()) == s["rows_out"], name
@@ -124,7 +124,7 @@ def test_until_stops_after_the_named_stage_and_a_rerun_finishes(videos, tmp_path
             "--set", f"run.root={tmp_path}"]  # fmt: skip
     run_cli(*args, "--until", "scenes")
     state = json.loads((tmp_path / "u" / "run.json").read_text())
-    assert [s["status"] for s in state["stages"].values()] == ["done", "done", "pending", "pending"]
+    assert [s["status"] for s in state["stages"].values()] == ["done", "done"] + ["pending"] * 4
     assert not (tmp_path / "u" / "clips").exists()
     run_cli(*args)
     state = json.loads((tmp_path / "u" / "run.json").read_text())

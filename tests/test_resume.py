@@ -27,7 +27,7 @@ def corpus(tmp_path_factory, videos):
 def command(corpus, root, run):
     return [
         sys.executable, "-m", "curation", "curate", "--config", str(REPO / "configs/curate/offline.yaml"),
-        "--sources", str(corpus), "--run", run, "--set", f"run.root={root}", "--set", "run.shard_size=1",
+        "--sources", str(corpus), "--run", run, "--set", f"run.root={root}", "--set", "run.shard_size=1", "--until", "cut",
     ]  # fmt: skip
 
 

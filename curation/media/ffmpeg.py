@@ -176,13 +176,20 @@ class FrameStream:
     height: int
     scale_flags: str = "neighbor"
     timeout_s: float = 3600.0
+    start_s: float | None = None  # decode only [start_s, end_s) when given (input seeking)
+    end_s: float | None = None
     frames: int = 0
     returncode: int | None = None
     error: str | None = None
     _stderr: list[bytes] = field(default_factory=list)
 
     def _command(self) -> list[str]:
-        stream = ffmpeg.input(media_input(self.path)).video.filter(
+        seek = {}
+        if self.start_s is not None:
+            seek["ss"] = f"{self.start_s:.6f}"
+        if self.end_s is not None:
+            seek["t"] = f"{self.end_s - (self.start_s or 0.0):.6f}"
+        stream = ffmpeg.input(media_input(self.path), **seek).video.filter(
             "scale", self.width, self.height, flags=self.scale_flags
         )
         return (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curation.rundir import RunDir
-from curation.shard_task import run_shard
+from curation.shard_task import run_global, run_shard
 from stages.base import Stage
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,34 @@ class RayRunner:
         log.info("ray: %s", ray.cluster_resources())
 
     def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
+        """Stream shards through consecutive per-shard stages; global stages are barriers."""
+        self._init()
+        segment: list[tuple[Stage, str]] = []
+        for stage, input_folder in steps:
+            if not stage.is_global:
+                segment.append((stage, input_folder))
+                continue
+            self._stream(segment, run, shards)
+            segment = []
+            self._run_global(stage, run, input_folder, shards)
+        self._stream(segment, run, shards)
+
+    def _run_global(self, stage: Stage, run: RunDir, input_folder: str, shards: list[int]) -> None:
+        import ray
+
+        res = stage.resources
+        options: dict[str, Any] = {"num_cpus": res.cpus, "num_gpus": res.gpus}
+        if res.memory_gb:
+            options["memory"] = res.memory_gb * 2**30
+        task = ray.remote(run_global).options(name=stage.name, **options)
+        ray.get(task.remote(stage, run, input_folder, shards))
+
+    def _stream(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
         import ray
         import ray.data
 
-        self._init()
+        if not steps:
+            return
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = self.progress
         ds = ray.data.from_items(

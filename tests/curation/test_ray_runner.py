@@ -55,10 +55,10 @@ def test_ray_and_local_runners_write_the_same_manifests(ray_local, videos, tmp_p
     ]
     sources.write_text("\n".join(str(videos / n) for n in names))
     local = RunDir(tmp_path / "local", "r")
-    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources)
+    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources, until="cut")
     on_ray = RunDir(tmp_path / "ray", "r")
-    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources)
-    assert all(s["status"] == "done" for s in state["stages"].values())
+    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources, until="cut")
+    assert state["stages"]["cut"]["status"] == "done"
     assert _tables(on_ray) == _tables(local)
 
 
@@ -95,3 +95,28 @@ def test_a_dead_worker_is_retried(ray_local, tmp_path, actor):
     RayRunner(progress=False).run([(stage, "in")], run, [0])
     assert (tmp_path / "died").exists()
     assert run.read_folder("out")["x"].to_pylist() == [1, 2, 3]
+
+
+def test_model_and_global_stages_on_ray_match_local(ray_local, videos, tiny_models, tmp_path):
+    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
+    config = load_config(
+        offline,
+        [
+            "tiny_models=null",
+            f"brief_caption.backend.model={tiny_models['qwen2-vl']}",
+            "cut.mode=virtual",
+            "runner.progress=false",
+            "run.shard_size=1",
+        ],
+    )
+    sources = tmp_path / "list.txt"
+    sources.write_text(
+        "\n".join(str(videos / n) for n in ["intel_asl_book.mkv", "intel_asl_again.mkv"])
+    )
+    local = RunDir(tmp_path / "local", "r")
+    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources)
+    on_ray = RunDir(tmp_path / "ray", "r")
+    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources)
+    assert state["stages"]["dedup"]["status"] == "done"
+    for folder in ("captions", "dedup"):
+        assert on_ray.read_folder(folder).to_pylist() == local.read_folder(folder).to_pylist()

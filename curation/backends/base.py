@@ -1,0 +1,65 @@
+"""The backend interface shared by every model backend."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BackendConfig(BaseModel):
+    """Which model answers, and how. One section of a model stage's config."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    kind: Literal["transformers", "openai"] = "transformers"
+    model: str = Field(
+        ..., description="hub id or local folder (transformers), served name (openai)"
+    )
+    max_tokens: int = Field(128, ge=1)
+    temperature: float = Field(0.0, ge=0, description="0: greedy")
+    seed: int = 0
+    # transformers
+    device: str | None = Field(None, description="None: CUDA when present, else CPU")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # openai-compatible HTTP
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key")
+    concurrency: int = Field(8, ge=1, description="requests in flight")
+    timeout_s: float = Field(120.0, gt=0)
+    retries: int = Field(3, ge=0, description="HTTP retries, with exponential backoff")
+    backoff_s: float = Field(1.0, ge=0)
+
+
+@dataclass
+class Prompt:
+    text: str
+    frames: list[np.ndarray] = field(default_factory=list)  # RGB uint8, in time order
+    system: str | None = None
+    json_schema: dict[str, Any] | None = None  # constrained output, for later stages
+    key: str = ""  # e.g. the clip id: seeds sampling, so a re-run gives the same text
+
+
+@dataclass
+class Generation:
+    text: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None  # set when no text could be produced
+
+
+def prompt_hash(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+class Backend(Protocol):
+    config: BackendConfig
+
+    def setup(self) -> None: ...
+
+    def generate(self, prompts: list[Prompt]) -> list[Generation]:
+        """One Generation per prompt, same order; failures carry `error`, never raise."""
+        ...

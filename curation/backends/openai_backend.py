@@ -1,0 +1,114 @@
+"""Any OpenAI-compatible chat-completions server over HTTP (`vllm serve`, SGLang, ...).
+
+Frames travel as base64 JPEG `image_url` parts of the user message, in time order, before
+the text. Up to `concurrency` requests are in flight; each has a timeout; connection errors,
+timeouts, 429 and 5xx answers are retried with exponential backoff, other 4xx answers are
+not. A request that still fails becomes a Generation with `error` set: the stage records it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import httpx
+
+from curation.backends.base import BackendConfig, Generation, Prompt
+
+RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+def jpeg_data_url(frame_rgb: Any, quality: int = 90) -> str:
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def request_body(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [
+        {"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in prompt.frames
+    ]
+    content.append({"type": "text", "text": prompt.text})
+    messages: list[dict[str, Any]] = []
+    if prompt.system:
+        messages.append({"role": "system", "content": prompt.system})
+    messages.append({"role": "user", "content": content})
+    body: dict[str, Any] = {
+        "model": config.model,
+        "messages": messages,
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "seed": config.seed,
+    }
+    if prompt.json_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": prompt.json_schema, "strict": True},
+        }
+    return body
+
+
+class OpenAIBackend:
+    def __init__(self, config: BackendConfig):
+        self.config = config
+        self._client: httpx.Client | None = None
+
+    def setup(self) -> None:
+        if self._client is None:
+            key = os.environ.get(self.config.api_key_env)
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            self._client = httpx.Client(
+                base_url=self.config.base_url.rstrip("/"),
+                headers=headers,
+                timeout=httpx.Timeout(self.config.timeout_s),
+                limits=httpx.Limits(max_connections=self.config.concurrency),
+            )
+
+    def generate(self, prompts: list[Prompt]) -> list[Generation]:
+        self.setup()
+        with ThreadPoolExecutor(
+            max_workers=min(self.config.concurrency, max(1, len(prompts)))
+        ) as pool:
+            return list(pool.map(self._generate_one, prompts))
+
+    def _generate_one(self, prompt: Prompt) -> Generation:
+        assert self._client is not None
+        cfg = self.config
+        body = request_body(cfg, prompt)
+        error = "no attempt"
+        for attempt in range(cfg.retries + 1):
+            if attempt:
+                time.sleep(cfg.backoff_s * 2 ** (attempt - 1))
+            try:
+                response = self._client.post("/chat/completions", json=body)
+            except httpx.TimeoutException:
+                error = f"timed out after {cfg.timeout_s:.0f} s"
+                continue
+            except httpx.TransportError as exc:
+                error = f"connection failed: {exc}"
+                continue
+            if response.status_code in RETRYABLE_STATUS:
+                error = f"HTTP {response.status_code}: {response.text[:200]}"
+                continue
+            if response.status_code != 200:
+                return Generation(error=f"HTTP {response.status_code}: {response.text[:200]}")
+            try:
+                data = response.json()
+                text = data["choices"][0]["message"]["content"] or ""
+                usage = data.get("usage") or {}
+            except (ValueError, KeyError, IndexError, TypeError) as exc:
+                error = f"unreadable answer: {exc}"
+                continue
+            return Generation(
+                text=text,
+                prompt_tokens=usage.get("prompt_tokens"),
+                completion_tokens=usage.get("completion_tokens"),
+            )
+        return Generation(error=f"{error} (after {cfg.retries + 1} attempts)")

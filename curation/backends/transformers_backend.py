@@ -1,0 +1,94 @@
+"""A local Hugging Face model on CPU or GPU.
+
+Vision-language models (their config has a `vision_config`) get the frames as one video part
+of the user message, through the model's own processor and chat template; text-only models
+get the text. Sampling is seeded per prompt (config seed + prompt key), so the same clip gets
+the same text in any batch and on any re-run.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from curation.backends.base import BackendConfig, Generation, Prompt
+
+
+class TransformersBackend:
+    def __init__(self, config: BackendConfig):
+        self.config = config
+        self._model: Any = None
+        self._processor: Any = None
+        self._vision = False
+
+    def setup(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import (
+            AutoConfig,
+            AutoModelForCausalLM,
+            AutoModelForImageTextToText,
+            AutoProcessor,
+        )
+
+        cfg = self.config
+        try:
+            model_config = AutoConfig.from_pretrained(cfg.model)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot load model {cfg.model!r}: {exc}. Offline (HF_HUB_OFFLINE=1)? Use a local "
+                "folder, e.g. the tiny test models from `make tiny-models`."
+            ) from exc
+        self._vision = hasattr(model_config, "vision_config")
+        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
+        auto = AutoModelForImageTextToText if self._vision else AutoModelForCausalLM
+        self._model = auto.from_pretrained(cfg.model, dtype=dtype).to(device).eval()
+        self._processor = AutoProcessor.from_pretrained(cfg.model)
+
+    def _messages(self, prompt: Prompt) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        if prompt.system:
+            messages.append({"role": "system", "content": prompt.system})
+        if self._vision and prompt.frames:
+            content: list[dict[str, Any]] = [{"type": "video", "video": list(prompt.frames)}]
+            content.append({"type": "text", "text": prompt.text})
+            messages.append({"role": "user", "content": content})
+        else:
+            messages.append({"role": "user", "content": prompt.text})
+        return messages
+
+    def generate(self, prompts: list[Prompt]) -> list[Generation]:
+        self.setup()
+        return [self._generate_one(p) for p in prompts]
+
+    def _generate_one(self, prompt: Prompt) -> Generation:
+        import torch
+
+        cfg = self.config
+        try:
+            inputs = self._processor.apply_chat_template(
+                self._messages(prompt),
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+            ).to(self._model.device)
+            torch.manual_seed(cfg.seed + zlib.crc32(prompt.key.encode()))
+            sampling = (
+                {"do_sample": True, "temperature": cfg.temperature}
+                if cfg.temperature > 0
+                else {"do_sample": False}
+            )
+            with torch.inference_mode():
+                out = self._model.generate(**inputs, max_new_tokens=cfg.max_tokens, **sampling)
+            new = out[0, inputs["input_ids"].shape[1] :]
+            text = self._processor.decode(new, skip_special_tokens=True)
+            return Generation(
+                text=text,
+                prompt_tokens=int(inputs["input_ids"].shape[1]),
+                completion_tokens=len(new),
+            )
+        except Exception as exc:  # one bad prompt must not sink the batch; recorded as a failure
+            return Generation(error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,41 @@
+"""Uniform frame sampling from a clip file or a virtual clip (source + time range).
+
+One ffmpeg run per clip decodes only the clip's range (input seeking), shrinks frames so the
+longer side is at most `max_side`, and the frames at HumanOmni's uniform positions are kept:
+index i = round(seg * (i + 0.5)) with seg = (frames - 1) / n. Every backend uses this, so a
+clip is read once whatever model looks at it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curation.media.ffmpeg import FrameStream
+
+
+def uniform_indices(total: int, n: int) -> list[int]:
+    if total <= 0:
+        return []
+    seg = (total - 1) / n
+    return [min(total - 1, round(seg * (i + 0.5))) for i in range(n)]
+
+
+def sample_frames(
+    path: str,
+    *,
+    width: int,
+    height: int,
+    n: int,
+    max_side: int,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    timeout_s: float = 600.0,
+) -> list[np.ndarray]:
+    """`n` RGB uint8 frames spread evenly over [start_s, end_s) (the whole file when None)."""
+    scale = min(1.0, max_side / max(width, height))
+    w, h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    stream = FrameStream(path, w, h, "area", timeout_s, start_s=start_s, end_s=end_s)
+    frames = [f[:, :, ::-1].copy() for f in stream]  # BGR -> RGB
+    if not frames:
+        raise RuntimeError(f"no frame decoded from {path}: {stream.error or 'empty range'}")
+    return [frames[i] for i in uniform_indices(len(frames), n)]
