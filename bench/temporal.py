@@ -71,7 +71,7 @@ def run_pipeline(runner: Any, sources: Path, root: Path) -> tuple[float, dict[st
     run = RunDir(root, "bench")
     pipeline = Pipeline(pipeline_config(root), run, runner=runner)
     started = time.perf_counter()
-    state = pipeline.execute(sources)
+    state = pipeline.execute(sources, until="cut")
     return time.perf_counter() - started, state, run
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from curation.backends.base import ModelUnavailable
 from curation.config import ConfigError, PipelineConfig, load_config
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
@@ -160,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         MediaToolMissing,
         RunMismatchError,
         EmbedderUnavailable,
+        ModelUnavailable,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

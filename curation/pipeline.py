@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import itertools
 import logging
+import os
 import platform
 import shutil
 import time
@@ -154,8 +155,10 @@ class Pipeline:
         if until is not None and until not in names:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
         stages = self.stages[: names.index(until) + 1] if until else self.stages
+        self._ensure_tiny_models()
+        for stage in stages:
+            stage.preflight()
         with self.run.lock():
-            self._ensure_tiny_models()
             removed = self.run.remove_stale_temporaries()
             if removed:
                 log.info("removed %d half-written file(s) from an interrupted run", removed)
@@ -190,7 +193,12 @@ class Pipeline:
                 "building the tiny random-weight test models in %s (their output is NOT real)",
                 folder,
             )
-            build_tiny_models(folder)
+            staging = Path(f"{folder}.building-{os.getpid()}")
+            build_tiny_models(staging)
+            try:
+                staging.rename(folder)  # whole or not at all; a concurrent builder may have won
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def _invalidate_for_retry(self, stages: list[Stage], shards: int) -> set[int]:
         """Shards holding retryable rejects (e.g. a caption server that was down) are run again.

@@ -41,6 +41,9 @@ class Stage:
     def setup(self) -> None:
         """Load what the stage needs; called once per worker before any batch."""
 
+    def preflight(self) -> None:
+        """Cheap checks in the driver before any work starts (e.g. that a model can be had)."""
+
     def process(self, batch: pa.Table) -> pa.Table:
         raise NotImplementedError
 

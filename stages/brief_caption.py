@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from curation import schemas
 from curation.backends import Backend, BackendConfig, Generation, Prompt, make_backend
-from curation.backends.base import prompt_hash
+from curation.backends.base import check_model_available, prompt_hash
 from curation.media.frames import sample_frames
 from stages.base import Stage, kept, rejected
 
@@ -42,7 +42,18 @@ class BriefCaptionStage(Stage):
     batch_size: int = 8
     _backend: Backend | None = field(default=None, init=False, repr=False)
 
+    @property
+    def runs_in_ray_llm(self) -> bool:
+        """vLLM runs as a Ray Data LLM processor, driven by the Ray runner (curation/runners/llm_stage.py)."""
+        return self.backend.kind == "vllm"
+
+    def preflight(self) -> None:
+        if self.backend.kind == "transformers":
+            check_model_available(self.backend.model)
+
     def setup(self) -> None:
+        if self.runs_in_ray_llm:
+            raise RuntimeError("backend kind 'vllm' runs on the Ray runner only (runner.kind: ray)")
         if self._backend is None:
             self._backend = make_backend(self.backend)
             self._backend.setup()
@@ -71,6 +82,10 @@ class BriefCaptionStage(Stage):
             return "refused", text[:200]
         return None
 
+    def prompt_for(self, clip: dict[str, Any]) -> Prompt:
+        """The prompt for one clip; raises RuntimeError when no frame can be sampled."""
+        return Prompt(self.prompt, self._frames(clip), self.system, key=clip["clip_id"])
+
     def process(self, batch: pa.Table) -> pa.Table:
         self.setup()
         assert self._backend is not None
@@ -79,9 +94,7 @@ class BriefCaptionStage(Stage):
         outcome: dict[int, tuple[Generation, int]] = {}
         for i, clip in enumerate(clips):
             try:
-                prompts[i] = Prompt(
-                    self.prompt, self._frames(clip), self.system, key=clip["clip_id"]
-                )
+                prompts[i] = self.prompt_for(clip)
             except RuntimeError as exc:  # nothing to show the model
                 outcome[i] = (Generation(error=f"frame sampling: {exc}"), 0)
         pending = list(prompts)
@@ -92,10 +105,15 @@ class BriefCaptionStage(Stage):
             for i, gen in zip(pending, answers, strict=True):
                 outcome[i] = (gen, attempt)
             pending = [i for i in pending if self.verdict(outcome[i][0]) is not None]
+        return self.finish(clips, [outcome[i] for i in range(len(clips))])
+
+    def finish(
+        self, clips: list[dict[str, Any]], outcome: list[tuple[Generation, int]]
+    ) -> pa.Table:
+        """Output rows from each clip's last generation and the number of attempts it took."""
         key = prompt_hash(self.system or "", self.prompt, str(self.frames), str(self.max_side))
         rows = []
-        for i, clip in enumerate(clips):
-            gen, attempts = outcome[i]
+        for clip, (gen, attempts) in zip(clips, outcome, strict=True):
             problem = self.verdict(gen)
             rows.append(
                 {

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from curation import schemas
+from curation.backends.base import check_model_available
 from curation.dedup import dedup_captions
-from curation.embed import CaptionEmbedder
+from curation.embed import CaptionEmbedder, resolve_model
 from stages.base import Stage, kept, rejected
 
 
@@ -37,6 +38,10 @@ class DedupStage(Stage):
     probes: int = 4
     batch_size: int = 1 << 62  # global: the whole column set at once
     _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
+
+    def preflight(self) -> None:
+        source = resolve_model(self.embedder)  # bundled models resolve to a local folder
+        check_model_available(source)
 
     def setup(self) -> None:
         if self._embedder is None:

@@ -15,7 +15,7 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
-    kind: Literal["transformers", "openai"] = "transformers"
+    kind: Literal["transformers", "openai", "vllm"] = "transformers"
     model: str = Field(
         ..., description="hub id or local folder (transformers), served name (openai)"
     )
@@ -32,6 +32,39 @@ class BackendConfig(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
     retries: int = Field(3, ge=0, description="HTTP retries, with exponential backoff")
     backoff_s: float = Field(1.0, ge=0)
+    # vllm (Ray Data's LLM integration; Ray runner only)
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine replica")
+    replicas: int = Field(1, ge=1, description="engine replicas (each tensor_parallel_size GPUs)")
+    max_model_len: int | None = Field(None, ge=256)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    engine_batch_size: int = Field(16, ge=1, description="rows per batch sent to one engine")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="more vLLM engine arguments"
+    )
+
+
+class ModelUnavailable(RuntimeError):
+    """A configured model cannot be loaded (not a local folder and not downloadable)."""
+
+
+def check_model_available(name: str) -> None:
+    """Fetch only the model's config (a few KB): fails fast, before any work, when offline."""
+    from pathlib import Path
+
+    if Path(name).is_dir():
+        return
+    from huggingface_hub import hf_hub_download
+
+    try:
+        hf_hub_download(name, "config.json", etag_timeout=5)
+    except (
+        Exception
+    ) as exc:  # offline, unknown repo, gated, no connection: all say "cannot have it"
+        raise ModelUnavailable(
+            f"model {name!r} is not a local folder and cannot be downloaded ({str(exc).splitlines()[0]}). "
+            "On a machine without network use CONFIG=configs/curate/offline.yaml, or point the "
+            "model setting at a local folder."
+        ) from None
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from curation.backends.base import BackendConfig, Generation, Prompt
+from curation.backends.base import BackendConfig, Generation, Prompt, check_model_available
 
 
 class TransformersBackend:
@@ -33,13 +33,8 @@ class TransformersBackend:
         )
 
         cfg = self.config
-        try:
-            model_config = AutoConfig.from_pretrained(cfg.model)
-        except OSError as exc:
-            raise RuntimeError(
-                f"cannot load model {cfg.model!r}: {exc}. Offline (HF_HUB_OFFLINE=1)? Use a local "
-                "folder, e.g. the tiny test models from `make tiny-models`."
-            ) from exc
+        check_model_available(cfg.model)
+        model_config = AutoConfig.from_pretrained(cfg.model)
         self._vision = hasattr(model_config, "vision_config")
         device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)

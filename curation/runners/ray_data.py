@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curation.rundir import RunDir
+from curation.runners.llm_stage import run_llm_stage
 from curation.shard_task import run_global, run_shard
 from stages.base import Stage
 
@@ -65,12 +66,16 @@ class RayRunner:
         self._init()
         segment: list[tuple[Stage, str]] = []
         for stage, input_folder in steps:
-            if not stage.is_global:
+            in_llm_processor = getattr(stage, "runs_in_ray_llm", False)
+            if not (stage.is_global or in_llm_processor):
                 segment.append((stage, input_folder))
                 continue
             self._stream(segment, run, shards)
             segment = []
-            self._run_global(stage, run, input_folder, shards)
+            if in_llm_processor:
+                run_llm_stage(stage, run, input_folder, shards)
+            else:
+                self._run_global(stage, run, input_folder, shards)
         self._stream(segment, run, shards)
 
     def _run_global(self, stage: Stage, run: RunDir, input_folder: str, shards: list[int]) -> None:

@@ -8,6 +8,7 @@ import pytest
 from chat_server import ChatServer
 
 from curation.backends import BackendConfig, Prompt, make_backend
+from curation.backends.base import ModelUnavailable
 from curation.backends.openai_backend import request_body
 
 
@@ -40,7 +41,7 @@ def test_transformers_backend_generates_with_tiny_vision_and_text_models(tiny_mo
 
 
 def test_transformers_backend_reports_a_missing_model_clearly(tmp_path):
-    with pytest.raises(RuntimeError, match="cannot load model"):
+    with pytest.raises(ModelUnavailable, match="offline.yaml"):
         make_backend(BackendConfig(model=str(tmp_path / "nothing"))).setup()
 
 

@@ -120,3 +120,42 @@ def test_model_and_global_stages_on_ray_match_local(ray_local, videos, tiny_mode
     assert state["stages"]["dedup"]["status"] == "done"
     for folder in ("captions", "dedup"):
         assert on_ray.read_folder(folder).to_pylist() == local.read_folder(folder).to_pylist()
+
+
+def _fake_engine(row):
+    """Stands in for the vLLM engine (no GPU here): answers from the request it got."""
+    text = row["messages"][-1]["content"][-1]["text"]
+    frames = sum(p["type"] == "image_url" for p in row["messages"][-1]["content"])
+    return {
+        **row,
+        "generated_text": f"{frames} frames: {text[:10]}",
+        "num_input_tokens": 100,
+        "num_generated_tokens": 4,
+    }
+
+
+def test_vllm_stage_plumbing_through_ray_data(ray_local, videos, tmp_path, monkeypatch):
+    from curation.runners import llm_stage
+
+    monkeypatch.setattr(
+        llm_stage, "build_processor", lambda config, images: lambda ds: ds.map(_fake_engine)
+    )
+    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
+    config = load_config(
+        offline,
+        ["tiny_models=null", "brief_caption.backend.kind=vllm", "brief_caption.backend.model=fake",
+         "cut.mode=virtual", "runner.progress=false", "run.shard_size=1"],
+    )  # fmt: skip
+    sources = tmp_path / "list.txt"
+    sources.write_text(
+        "\n".join(str(videos / n) for n in ["intel_asl_book.mkv", "intel_asl_again.mkv"])
+    )
+    run = RunDir(tmp_path, "v")
+    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(
+        sources, until="brief_caption"
+    )
+    assert state["stages"]["brief_caption"]["status"] == "done"
+    rows = run.read_folder("captions").to_pylist()
+    assert len(rows) == 2 and all(r["kept"] for r in rows)
+    assert all(r["brief_caption"].startswith("4 frames: Describe t") for r in rows)
+    assert all(r["caption_prompt_tokens"] == 100 and r["caption_attempts"] == 1 for r in rows)
