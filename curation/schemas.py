@@ -48,7 +48,7 @@ SOURCES = pa.schema(
 )
 
 # Columns of a source that every clip row repeats, so later stages need no join.
-_SOURCE_COLUMNS_ON_CLIPS = [
+SOURCE_COLUMNS_ON_CLIPS = [
     "source_id",
     "path",
     "display_width",
@@ -63,7 +63,7 @@ _SOURCE_COLUMNS_ON_CLIPS = [
 SCENES = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
-        *[SOURCES.field(name) for name in _SOURCE_COLUMNS_ON_CLIPS],
+        *[SOURCES.field(name) for name in SOURCE_COLUMNS_ON_CLIPS],
         pa.field("scene_index", pa.int32()),  # which detected scene of the source
         pa.field("window_index", pa.int32()),  # which window of a long scene (0 if not split)
         pa.field("start_frame", pa.int64()),

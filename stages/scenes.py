@@ -39,17 +39,7 @@ DETECTORS = {
     "histogram": (HistogramDetector, "threshold"),
 }
 
-CARRIED = [
-    "source_id",
-    "path",
-    "display_width",
-    "display_height",
-    "fps",
-    "vfr",
-    "has_audio",
-    "video_start_s",
-    "audio_start_s",
-]
+CARRIED = schemas.SOURCE_COLUMNS_ON_CLIPS
 
 
 def split_windows(start: int, end: int, fps: float, max_duration_s: float) -> list[tuple[int, int]]:
