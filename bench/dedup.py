@@ -24,9 +24,10 @@ import time
 
 import numpy as np
 
+from curation.config import DedupConfig
 from curation.dedup import deduplicate
 
-THRESHOLD = 0.9
+THRESHOLD = DedupConfig().threshold
 
 
 def synthesize(n: int, dim: int, topics: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=1000)
     parser.add_argument("--subset", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probes", type=int, default=DedupConfig().probes)
+    parser.add_argument("--margin", type=float, default=DedupConfig().boundary_margin)
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -81,7 +84,7 @@ def main() -> None:
     print(f"synthesised {args.n} x {args.dim} embeddings in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
-    result = deduplicate(emb, THRESHOLD)
+    result = deduplicate(emb, THRESHOLD, probes=args.probes, boundary_margin=args.margin)
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 

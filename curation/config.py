@@ -156,8 +156,8 @@ class DedupConfig(Section):
         20_000, ge=1, description="up to this many clips: exact all-pairs search"
     )
     partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
-    boundary_margin: float = Field(0.08, ge=0, le=2)
-    probes: int = Field(4, ge=1, description="nearest partitions a boundary vector joins")
+    boundary_margin: float = Field(0.12, ge=0, le=2)
+    probes: int = Field(8, ge=1, description="nearest partitions a boundary vector joins")
     resources: Resources = Resources(cpus=2, concurrency=1)
 
 

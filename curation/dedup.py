@@ -87,8 +87,8 @@ def partitioned_pairs(
     threshold: float,
     *,
     partition_size: int = 2000,
-    boundary_margin: float = 0.08,
-    probes: int = 4,
+    boundary_margin: float = 0.12,
+    probes: int = 8,
     train_sample: int = 100_000,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,8 +169,8 @@ def deduplicate(
     *,
     exact_max: int = 20_000,
     partition_size: int = 2000,
-    boundary_margin: float = 0.08,
-    probes: int = 4,
+    boundary_margin: float = 0.12,
+    probes: int = 8,
     seed: int = 0,
 ) -> DedupResult:
     """De-duplicate unit-normalised embeddings (float32, one row per clip)."""

@@ -34,8 +34,8 @@ class DedupStage(Stage):
     threshold: float = 0.9
     exact_max: int = 20_000
     partition_size: int = 2000
-    boundary_margin: float = 0.08
-    probes: int = 4
+    boundary_margin: float = 0.12
+    probes: int = 8
     batch_size: int = 1 << 62  # global: the whole column set at once
     _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
 
