@@ -53,6 +53,12 @@ def _process(stage: Stage, rows: pa.Table) -> pa.Table:
     return out
 
 
+def merge_retried(previous: list[dict[str, Any]], redone: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The previous rows of a shard, each replaced by its re-done version where there is one."""
+    fresh = {r["clip_id"]: r for r in redone.to_pylist()}
+    return pa.Table.from_pylist([fresh.get(r["clip_id"], r) for r in previous], schema=schema)
+
+
 def _retry_failed(stage: Stage, run: RunDir, input_folder: str, shard: int) -> dict[str, Any]:
     """Re-process the rows of a finished shard that were rejected for a retryable reason."""
     target = run.shard_path(stage.output_folder, shard)
@@ -69,9 +75,7 @@ def _retry_failed(stage: Stage, run: RunDir, input_folder: str, shard: int) -> d
     started = time.perf_counter()
     rows = kept_rows(pq.read_table(run.shard_path(input_folder, shard)))
     redo = rows.filter(pc.is_in(rows["clip_id"], pa.array(sorted(redo_ids))))
-    fresh = {r["clip_id"]: r for r in _process(stage, redo).to_pylist()}
-    merged = [fresh.get(r["clip_id"], r) for r in old.to_pylist()]
-    out = pa.Table.from_pylist(merged, schema=stage.schema)
+    out = merge_retried(old.to_pylist(), _process(stage, redo), stage.schema)
     seconds = stats.get("seconds", 0.0) + time.perf_counter() - started
     stats = shard_stats(stage, shard, stats.get("rows_in", rows.num_rows), out, seconds)
     write_table(target, out, stats)

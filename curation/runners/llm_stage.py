@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation.backends.base import Generation
 from curation.backends.vllm_backend import build_processor, generation_from_row, request_row
 from curation.rundir import RunDir, write_table
-from curation.shard_task import kept_rows, shard_stats
+from curation.shard_task import kept_rows, merge_retried, shard_stats
 
 
 def _prepare(stage: Any):
@@ -76,10 +75,7 @@ def run_llm_stage(stage: Any, run: RunDir, input_folder: str, shards: list[int])
     for shard, clips in work.items():
         out = stage.finish(clips, [outcome[(shard, i)] for i in range(len(clips))])
         if shard in previous:
-            fresh = {r["clip_id"]: r for r in out.to_pylist()}
-            out = pa.Table.from_pylist(
-                [fresh.get(r["clip_id"], r) for r in previous[shard]], schema=stage.schema
-            )
+            out = merge_retried(previous[shard], out, stage.schema)
         write_table(
             run.shard_path(stage.output_folder, shard),
             out,
