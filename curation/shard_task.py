@@ -106,6 +106,8 @@ def run_global(stage: Stage, run: RunDir, input_folder: str, shards: list[int]) 
     if not todo:
         return
     started = time.perf_counter()
+    # Every shard of the run, not only those still to write: the result depends on all rows.
+    shards = sorted(run.finished_shards(input_folder))
     everything = [kept_rows(pq.read_table(run.shard_path(input_folder, s))) for s in shards]
     sizes = [t.num_rows for t in everything]
     rows = pa.concat_tables([t.replace_schema_metadata(None) for t in everything])

@@ -4,6 +4,7 @@ caption server that fails, then recovers, with a re-run retrying exactly the fai
 import json
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from chat_server import ChatServer
 from helpers import REPO, run_cli
@@ -73,3 +74,32 @@ def test_failed_server_rows_are_recorded_and_only_they_are_retried(sources, tiny
         assert len(rows(tmp_path / "srv", "dedup")) == len(
             captions
         )  # recomputed on the new captions
+
+
+def test_dedup_resumed_with_some_shards_written_still_sees_every_clip(
+    sources, tiny_models, tmp_path
+):
+    args = [
+        "curate", "--config", OFFLINE, "--sources", str(sources), "--run", "part",
+        "--set", f"run.root={tmp_path}", "--set", "tiny_models=null", "--set", "run.shard_size=1",
+        "--set", f"brief_caption.backend.model={tiny_models['qwen2-vl']}", "--set", "cut.mode=virtual",
+        # Paraphrase-level threshold so that clips in different shards are duplicates of each other.
+        "--set", "dedup.threshold=0.05",
+    ]  # fmt: skip
+    run_cli(*args)
+    full = sorted(
+        (r["clip_id"], r["kept"], r["duplicate_of"]) for r in rows(tmp_path / "part", "dedup")
+    )
+    assert sum(not k for _, k, _ in full) >= 1
+    # As if killed while writing dedup's shards: only the shard of the kept clip was written, so
+    # a resume that looked at the missing shards alone would elect one of its duplicates.
+    for part in (tmp_path / "part" / "dedup").glob("part-*.parquet"):
+        if not any(
+            r["kept"] and r["duplicate_of"] is None for r in pq.read_table(part).to_pylist()
+        ):
+            part.unlink()
+    run_cli(*args)
+    again = sorted(
+        (r["clip_id"], r["kept"], r["duplicate_of"]) for r in rows(tmp_path / "part", "dedup")
+    )
+    assert again == full
