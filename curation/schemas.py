@@ -81,50 +81,103 @@ SCENES = pa.schema(
     ]
 )
 
-TEMPORAL = pa.schema(
-    [
-        *[f for f in SCENES if f.name not in ("kept", "reject_reason", "reject_detail")],
-        pa.field(
-            "temporal_verdict", pa.string()
-        ),  # "ok", "static" or "chaotic", even if score-only
-        *VERDICT,
-    ]
-)
 
-CLIPS = pa.schema(
-    [
-        *[f for f in TEMPORAL if f.name not in ("kept", "reject_reason", "reject_detail")],
-        pa.field("cut_mode", pa.string()),  # "files" or "virtual"
-        pa.field("clip_path", pa.string()),  # null for virtual clips
-        pa.field("clip_bytes", pa.int64()),
-        *VERDICT,
-    ]
-)
-
-
-def _carry(schema: pa.Schema) -> list[pa.Field]:
+def carry(schema: pa.Schema) -> list[pa.Field]:
     """A folder's columns without its verdict: what the next stage carries forward."""
     return [f for f in schema if f.name not in ("kept", "reject_reason", "reject_detail")]
 
 
-CAPTIONS = pa.schema(
+def extend(previous: pa.Schema, added: list[pa.Field]) -> pa.Schema:
+    """The schema of a stage that carries `previous` forward and adds `added` and a verdict."""
+    return pa.schema([*carry(previous), *added, *VERDICT])
+
+
+# The columns each carrying stage adds. Stage order comes from config, so a stage's full
+# schema is `extend(<the previous stage's schema>, <its columns>)`, bound when the pipeline is
+# built; the constants below are the schemas in the default order.
+TEMPORAL_COLUMNS = [
+    pa.field("temporal_verdict", pa.string()),  # "ok", "static" or "chaotic", even if score-only
+]
+
+CLIP_COLUMNS = [
+    pa.field("cut_mode", pa.string()),  # "files" or "virtual"
+    pa.field("clip_path", pa.string()),  # null for virtual clips
+    pa.field("clip_bytes", pa.int64()),
+]
+
+BOX = pa.struct(
     [
-        *_carry(CLIPS),
-        pa.field("brief_caption", pa.string()),
-        pa.field("caption_model", pa.string()),
-        pa.field("caption_prompt_hash", pa.string()),
-        pa.field("caption_prompt_tokens", pa.int64()),
-        pa.field("caption_completion_tokens", pa.int64()),
-        pa.field("caption_attempts", pa.int32()),
-        *VERDICT,
+        pa.field("frame", pa.int32()),  # which sampled frame (0-based)
+        pa.field("t_s", pa.float64()),  # its time in the clip, seconds
+        pa.field("cls", pa.string()),  # "face" or "person"
+        pa.field("x1", pa.float32()),  # pixels of the displayed video
+        pa.field("y1", pa.float32()),
+        pa.field("x2", pa.float32()),
+        pa.field("y2", pa.float32()),
+        pa.field("nx1", pa.float32()),  # the same, divided by displayed width/height
+        pa.field("ny1", pa.float32()),
+        pa.field("nx2", pa.float32()),
+        pa.field("ny2", pa.float32()),
+        pa.field("score", pa.float32()),  # the detector's own confidence (see README)
     ]
 )
 
-DEDUP = pa.schema(
+BOX_COLUMNS = [
+    pa.field("boxes", pa.list_(BOX)),
+    pa.field("box_detectors", pa.string()),  # e.g. "face=dlib_hog person=ssdlite"
+    pa.field("frames_sampled", pa.int32()),
+    pa.field("frames_with_face", pa.int32()),
+    pa.field("frames_with_person", pa.int32()),
+    pa.field("frames_with_human", pa.int32()),  # a face or a person
+    pa.field("max_faces", pa.int32()),
+    pa.field("max_persons", pa.int32()),
+    pa.field("face_area_ratio", pa.float64()),  # mean share of the frame covered by faces
+]
+
+CAPTION_COLUMNS = [
+    pa.field("brief_caption", pa.string()),
+    pa.field("caption_model", pa.string()),
+    pa.field("caption_prompt_hash", pa.string()),
+    pa.field("caption_prompt_tokens", pa.int64()),
+    pa.field("caption_completion_tokens", pa.int64()),
+    pa.field("caption_attempts", pa.int32()),
+]
+
+DEDUP_COLUMNS = [
+    pa.field("duplicate_of", pa.string()),  # the kept clip whose caption this one repeats
+    pa.field("similarity", pa.float32()),  # cosine similarity of the two brief captions
+]
+
+CANDIDATE = pa.struct(
     [
-        *_carry(CAPTIONS),
-        pa.field("duplicate_of", pa.string()),  # the kept clip whose caption this one repeats
-        pa.field("similarity", pa.float32()),  # cosine similarity of the two brief captions
-        *VERDICT,
+        pa.field("model", pa.string()),  # the configured name of the captioner
+        pa.field("text", pa.string()),  # null when this model gave no usable caption
+        pa.field("error", pa.string()),  # why not
+        pa.field("prompt_hash", pa.string()),
+        pa.field("completion_tokens", pa.int64()),
+        pa.field("attempts", pa.int32()),
     ]
 )
+
+DETAILED_COLUMNS = [
+    pa.field("candidates", pa.list_(CANDIDATE)),
+    pa.field("candidates_ok", pa.int32()),
+]
+
+CONSENSUS_COLUMNS = [
+    pa.field("consensus", pa.string()),  # the detailed caption used from here on
+    pa.field("consensus_model", pa.string()),  # the LLM, or "extractive"
+    pa.field("consensus_prompt_hash", pa.string()),
+    pa.field("consensus_attempts", pa.int32()),
+    pa.field("agreement", pa.float64()),  # independent of the LLM; see curation/consensus.py
+    pa.field("consensus_sentences", pa.int32()),
+    pa.field("supported_sentences", pa.int32()),
+]
+
+TEMPORAL = extend(SCENES, TEMPORAL_COLUMNS)
+CLIPS = extend(TEMPORAL, CLIP_COLUMNS)
+BOXES = extend(CLIPS, BOX_COLUMNS)
+CAPTIONS = extend(BOXES, CAPTION_COLUMNS)
+DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)
+DETAILED = extend(DEDUP, DETAILED_COLUMNS)
+CONSENSUS = extend(DETAILED, CONSENSUS_COLUMNS)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from curation import schemas
 from curation.config import Resources
 
 
@@ -25,7 +26,10 @@ from curation.config import Resources
 class Stage:
     name: ClassVar[str]
     output_folder: ClassVar[str]
+    # The output schema in the default stage order. Stages that carry their input forward also
+    # declare the columns they add, and `bind()` rebuilds the schema for the configured order.
     schema: ClassVar[pa.Schema]
+    adds: ClassVar[list[pa.Field] | None] = None
     reads: ClassVar[tuple[str, ...]]
     # True when setup() is expensive (models): the Ray runner then keeps warm actor pools.
     uses_actor: ClassVar[bool] = False
@@ -37,6 +41,11 @@ class Stage:
 
     resources: Resources
     batch_size: int = 16
+
+    def bind(self, previous: pa.Schema) -> None:
+        """Fit the output schema to the stage before this one (config decides the order)."""
+        if self.adds is not None:
+            self.schema = schemas.extend(previous, self.adds)  # type: ignore[misc]
 
     def setup(self) -> None:
         """Load what the stage needs; called once per worker before any batch."""

@@ -31,6 +31,7 @@ class CutStage(Stage):
     name: ClassVar[str] = "cut"
     output_folder: ClassVar[str] = "clips"
     schema: ClassVar[pa.Schema] = schemas.CLIPS
+    adds: ClassVar[list[pa.Field]] = schemas.CLIP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "source_id", "path", "start_frame", "end_frame")
 
     clips_dir: str

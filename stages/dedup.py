@@ -24,6 +24,7 @@ class DedupStage(Stage):
     name: ClassVar[str] = "dedup"
     output_folder: ClassVar[str] = "dedup"
     schema: ClassVar[pa.Schema] = schemas.DEDUP
+    adds: ClassVar[list[pa.Field]] = schemas.DEDUP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "brief_caption")
     uses_actor: ClassVar[bool] = True
     is_global: ClassVar[bool] = True

@@ -20,6 +20,7 @@ class TemporalFilterStage(Stage):
     name: ClassVar[str] = "temporal"
     output_folder: ClassVar[str] = "temporal"
     schema: ClassVar[pa.Schema] = schemas.TEMPORAL
+    adds: ClassVar[list[pa.Field]] = schemas.TEMPORAL_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "keyframes", "keyframe_rate")
 
     min_keyframes: int = 2

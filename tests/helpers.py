@@ -68,3 +68,21 @@ def probed(path: Path) -> dict:
     return ProbeStage(resources=Resources()).probe_one(
         {"source_id": source_id(str(path)), "path": str(path)}
     )
+
+
+def whole_file_clip(path: Path, clip_id: str | None = None) -> dict:
+    """A virtual clip covering a whole file: a row of the clips folder, as the cut writes it."""
+    from curation.schemas import CLIPS
+
+    source = probed(path)
+    row = {name: source.get(name) for name in CLIPS.names}
+    return {
+        **row,
+        "clip_id": clip_id or source["source_id"] + "-0",
+        "start_s": 0.0,
+        "end_s": source["duration_s"],
+        "duration_s": source["duration_s"],
+        "cut_mode": "virtual",
+        "clip_path": None,
+        "kept": True,
+    }

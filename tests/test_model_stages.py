@@ -1,5 +1,6 @@
-"""Brief captions and de-duplication in a real run: the offline profile end to end, and a
-caption server that fails, then recovers, with a re-run retrying exactly the failed clips."""
+"""Model stages in real runs: the offline profile end to end (boxes, brief captions, dedup,
+detailed captions, consensus), and a caption server that fails, then recovers, with a re-run
+retrying exactly the failed clips."""
 
 import json
 
@@ -9,7 +10,17 @@ import pytest
 from chat_server import ChatServer
 from helpers import REPO, run_cli
 
-OFFLINE = str(REPO / "configs" / "curate" / "offline.yaml")
+OFFLINE_PROFILE = REPO / "configs" / "curate" / "offline.yaml"
+
+
+@pytest.fixture(scope="module")
+def offline(tiny_models, tmp_path_factory) -> str:
+    """The offline profile, its tiny-model paths pointed at this session's tiny models."""
+    root = tiny_models["qwen2-vl"].parent
+    text = OFFLINE_PROFILE.read_text().replace("models/tiny", str(root))
+    path = tmp_path_factory.mktemp("profile") / "offline.yaml"
+    path.write_text(text)
+    return str(path)
 
 
 def rows(run, folder):
@@ -29,14 +40,19 @@ def sources(tmp_path_factory, videos):
     return listing
 
 
-def test_offline_profile_runs_through_dedup(sources, tiny_models, tmp_path):
+def test_offline_profile_runs_every_stage(sources, tiny_models, offline, tmp_path):
     result = run_cli(
-        "curate", "--config", OFFLINE, "--sources", str(sources), "--run", "off",
-        "--set", f"run.root={tmp_path}", "--set", f"tiny_models={tiny_models['qwen2-vl'].parent}",
-        "--set", f"brief_caption.backend.model={tiny_models['qwen2-vl']}", "--set", "cut.mode=virtual",
+        "curate", "--config", offline, "--sources", str(sources), "--run", "off",
+        "--set", f"run.root={tmp_path}", "--set", "cut.mode=virtual",
     )  # fmt: skip
     assert "NOT real" in result.stderr
+    boxes = {r["clip_id"]: r for r in rows(tmp_path / "off", "boxes")}
+    no_human = {k for k, r in boxes.items() if r["reject_reason"] == "no_human"}
+    assert no_human and len(no_human) < len(boxes)  # the nature footage, not the signers
     captions = rows(tmp_path / "off", "captions")
+    assert {r["clip_id"] for r in captions} == set(boxes) - no_human  # VLMs never saw them
+    for r in captions:  # the boxes travel with the clip, not recomputed
+        assert r["boxes"] == boxes[r["clip_id"]]["boxes"] and r["frames_with_face"] > 0
     assert captions and all(r["kept"] and r["brief_caption"] for r in captions)
     assert {r["caption_model"] for r in captions} == {str(tiny_models["qwen2-vl"])}
     assert all(
@@ -44,15 +60,28 @@ def test_offline_profile_runs_through_dedup(sources, tiny_models, tmp_path):
     )
     dedup = rows(tmp_path / "off", "dedup")
     assert sorted(r["clip_id"] for r in dedup) == sorted(r["clip_id"] for r in captions)
+    detailed = rows(tmp_path / "off", "detailed")
+    kept_after_dedup = {r["clip_id"] for r in dedup if r["kept"]}
+    assert {r["clip_id"] for r in detailed} == kept_after_dedup
+    for r in detailed:
+        assert [c["model"] for c in r["candidates"]] == ["tiny-vl-a", "tiny-vl-b"]
+        assert r["kept"] and r["candidates_ok"] == 2
+    consensus = rows(tmp_path / "off", "consensus")
+    assert len(consensus) == len(detailed)
+    for r in consensus:
+        assert r["consensus_model"].endswith("qwen2") and r["agreement"] is not None
+        assert 0.0 <= r["agreement"] <= 1.0
     state = json.loads((tmp_path / "off" / "run.json").read_text())
-    assert state["stages"]["dedup"]["status"] == "done"
+    assert all(state["stages"][s]["status"] == "done" for s in ("dedup", "consensus"))
 
 
-def test_failed_server_rows_are_recorded_and_only_they_are_retried(sources, tiny_models, tmp_path):
+def test_failed_server_rows_are_recorded_and_only_they_are_retried(
+    sources, tiny_models, offline, tmp_path
+):
     with ChatServer(tiny_models["qwen2-vl"]) as server:
         args = [
-            "curate", "--config", OFFLINE, "--sources", str(sources), "--run", "srv",
-            "--set", f"run.root={tmp_path}", "--set", "tiny_models=null", "--set", "cut.mode=virtual",
+            "curate", "--config", offline, "--sources", str(sources), "--run", "srv",
+            "--until", "dedup", "--set", f"run.root={tmp_path}", "--set", "cut.mode=virtual",
             "--set", "brief_caption.backend.kind=openai", "--set", f"brief_caption.backend.base_url={server.url}",
             "--set", "brief_caption.backend.model=tiny", "--set", "brief_caption.backend.retries=1",
             "--set", "brief_caption.backend.backoff_s=0", "--set", "brief_caption.attempts=1",
@@ -76,13 +105,10 @@ def test_failed_server_rows_are_recorded_and_only_they_are_retried(sources, tiny
         )  # recomputed on the new captions
 
 
-def test_dedup_resumed_with_some_shards_written_still_sees_every_clip(
-    sources, tiny_models, tmp_path
-):
+def test_dedup_resumed_with_some_shards_written_still_sees_every_clip(offline, sources, tmp_path):
     args = [
-        "curate", "--config", OFFLINE, "--sources", str(sources), "--run", "part",
-        "--set", f"run.root={tmp_path}", "--set", "tiny_models=null", "--set", "run.shard_size=1",
-        "--set", f"brief_caption.backend.model={tiny_models['qwen2-vl']}", "--set", "cut.mode=virtual",
+        "curate", "--config", offline, "--sources", str(sources), "--run", "part", "--until",
+        "dedup", "--set", f"run.root={tmp_path}", "--set", "run.shard_size=1", "--set", "cut.mode=virtual",
         # Paraphrase-level threshold so that clips in different shards are duplicates of each other.
         "--set", "dedup.threshold=0.05",
     ]  # fmt: skip

@@ -24,9 +24,10 @@ def engine_kwargs(config: BackendConfig, images_per_prompt: int) -> dict[str, An
     kwargs: dict[str, Any] = {
         "tensor_parallel_size": config.tensor_parallel_size,
         "gpu_memory_utilization": config.gpu_memory_utilization,
-        "limit_mm_per_prompt": {"image": max(1, images_per_prompt)},
         "enable_prefix_caching": True,  # every clip shares the prompt
     }
+    if images_per_prompt > 0:  # text-only models (the consensus LLM) take no image limit
+        kwargs["limit_mm_per_prompt"] = {"image": images_per_prompt}
     if config.max_model_len:
         kwargs["max_model_len"] = config.max_model_len
     if config.dtype != "auto":

@@ -8,6 +8,8 @@ clip is read once whatever model looks at it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from curation.media.ffmpeg import FrameStream
@@ -30,12 +32,32 @@ def sample_frames(
     start_s: float | None = None,
     end_s: float | None = None,
     timeout_s: float = 600.0,
-) -> list[np.ndarray]:
-    """`n` RGB uint8 frames spread evenly over [start_s, end_s) (the whole file when None)."""
+) -> tuple[list[np.ndarray], list[int]]:
+    """`n` RGB uint8 frames spread evenly over [start_s, end_s) (the whole file when None),
+    with the index of each among the decoded frames."""
     scale = min(1.0, max_side / max(width, height))
     w, h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
     stream = FrameStream(path, w, h, "area", timeout_s, start_s=start_s, end_s=end_s)
     frames = [f[:, :, ::-1].copy() for f in stream]  # BGR -> RGB
     if not frames:
         raise RuntimeError(f"no frame decoded from {path}: {stream.error or 'empty range'}")
-    return [frames[i] for i in uniform_indices(len(frames), n)]
+    picked = uniform_indices(len(frames), n)
+    return [frames[i] for i in picked], picked
+
+
+def clip_frames(
+    clip: dict[str, Any], n: int, max_side: int
+) -> tuple[list[np.ndarray], list[float]]:
+    """Frames of a clip row (its file, or its range of the source when virtual) and their
+    approximate times in the clip (decoded index / fps)."""
+    common = {"width": clip["display_width"], "height": clip["display_height"], "n": n,
+              "max_side": max_side}  # fmt: skip
+    if clip.get("clip_path"):
+        frames, picked = sample_frames(clip["clip_path"], **common)
+    else:
+        offset = clip.get("video_start_s") or 0.0
+        frames, picked = sample_frames(
+            clip["path"], start_s=offset + clip["start_s"], end_s=offset + clip["end_s"], **common
+        )
+    fps = clip.get("fps") or 25.0
+    return frames, [i / fps for i in picked]

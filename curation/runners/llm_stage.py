@@ -1,10 +1,11 @@
-"""Running a model stage whose backend is vLLM through Ray Data's LLM processor.
+"""Running a model stage with vLLM backends through Ray Data's LLM processor.
 
-The stage's clips (from every pending shard) become one Ray Dataset: Ray tasks sample frames
-and build requests, the `ray.data.llm` processor runs the vLLM engines, and the answers come
-back to the driver (text only: small), where failed rows are resubmitted up to the stage's
-`attempts` and each shard is written by the stage's own `finish()`. This is a barrier between
-the streaming segments before and after it.
+The stage's clips (from every pending shard) become one Ray Dataset per model call: Ray
+tasks sample frames and build requests, the `ray.data.llm` processor runs that model's vLLM
+engines, and the answers come back to the driver (text only: small), where unusable answers
+are resubmitted up to the stage's `attempts`. Each shard is then written by the stage's own
+`finish()`. A call of the same stage on another backend (a model served over HTTP, say) is
+asked from the driver. This is a barrier between the streaming segments before and after it.
 """
 
 from __future__ import annotations
@@ -17,31 +18,42 @@ from curation.backends.base import Generation
 from curation.backends.vllm_backend import build_processor, generation_from_row, request_row
 from curation.rundir import RunDir, write_table
 from curation.shard_task import kept_rows, merge_retried, shard_stats
+from stages.model_stage import ModelCall, ModelStage, Outcome
+
+Key = tuple[int, int]  # (shard, row in shard)
 
 
-def _prepare(stage: Any):
+def _prepare(call: ModelCall):
     def prepare(row: dict[str, Any]) -> dict[str, Any]:
-        clip = row["clip"]
         try:
-            return {
-                **request_row(stage.backend, stage.prompt_for(clip)),
-                "_key": row["_key"],
-                "_error": "",
-            }
+            return {**request_row(call.backend, call.prompt_for(row["clip"])),
+                    "_key": row["_key"], "_error": ""}  # fmt: skip
         except RuntimeError as exc:
-            return {
-                "messages": [],
-                "sampling_params": {},
-                "_key": row["_key"],
-                "_error": f"frame sampling: {exc}",
-            }
+            return {"messages": [], "sampling_params": {}, "_key": row["_key"],
+                    "_error": str(exc)}  # fmt: skip
 
     return prepare
 
 
-def run_llm_stage(stage: Any, run: RunDir, input_folder: str, shards: list[int]) -> None:
+def _ask(call: ModelCall, attempts: int, items: dict[Key, dict[str, Any]]) -> dict[Key, Outcome]:
     import ray.data
 
+    outcome: dict[Key, Outcome] = {}
+    pending = list(items)
+    processor = build_processor(call.backend, call.frames)
+    for attempt in range(1, attempts + 1):
+        if not pending:
+            break
+        ds = ray.data.from_items([{"_key": list(k), "clip": items[k]} for k in pending])
+        for row in processor(ds.map(_prepare(call), num_cpus=1)).take_all():
+            key = tuple(row["_key"])
+            gen = Generation(error=row["_error"]) if row.get("_error") else generation_from_row(row)
+            outcome[key] = (gen, attempt)
+        pending = [k for k in pending if call.verdict(outcome[k][0]) is not None]
+    return outcome
+
+
+def run_llm_stage(stage: ModelStage, run: RunDir, input_folder: str, shards: list[int]) -> None:
     work: dict[int, list[dict[str, Any]]] = {}
     previous: dict[int, list[dict[str, Any]]] = {}  # finished shards whose failed rows are retried
     for shard in shards:
@@ -59,21 +71,17 @@ def run_llm_stage(stage: Any, run: RunDir, input_folder: str, shards: list[int])
                 continue
         work[shard] = rows
     items = {(s, i): clip for s, clips in work.items() for i, clip in enumerate(clips)}
-    outcome: dict[tuple[int, int], tuple[Generation, int]] = {}
-    pending = list(items)
-    processor = build_processor(stage.backend, stage.frames)
-    for attempt in range(1, stage.attempts + 1):
-        if not pending:
-            break
-        ds = ray.data.from_items([{"_key": list(k), "clip": items[k]} for k in pending])
-        prepared = ds.map(_prepare(stage), num_cpus=1)
-        for row in processor(prepared).take_all():
-            key = tuple(row["_key"])
-            gen = Generation(error=row["_error"]) if row.get("_error") else generation_from_row(row)
-            outcome[key] = (gen, attempt)
-        pending = [k for k in pending if stage.verdict(outcome[k][0]) is not None]
+    keys = list(items)
+    answers = []
+    for call in stage.calls():
+        if call.backend.kind == "vllm":
+            answers.append(_ask(call, stage.attempts, items))
+        else:  # e.g. a model behind an OpenAI-compatible server: asked from here
+            asked = stage.ask(call, [items[k] for k in keys])
+            answers.append(dict(zip(keys, asked, strict=True)))
     for shard, clips in work.items():
-        out = stage.finish(clips, [outcome[(shard, i)] for i in range(len(clips))])
+        outcomes = [[a[(shard, i)] for i in range(len(clips))] for a in answers]
+        out = stage.finish(clips, outcomes)
         if shard in previous:
             out = merge_retried(previous[shard], out, stage.schema)
         write_table(

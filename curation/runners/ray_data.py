@@ -47,6 +47,19 @@ def _shard_task(stage: Stage, run: RunDir, input_folder: str):
     return task
 
 
+def _fits(cluster: dict[str, float], stages: list[Stage]) -> bool:
+    """Whether stages can stream together: each actor pool holds at least one actor from the
+    start, so the actors' CPUs/GPUs plus the largest task's must fit the cluster, or the
+    tasks upstream of the actors never get scheduled. A segment that does not fit is cut
+    into consecutive segments (each a barrier), which only costs overlap."""
+    for key, need in (("CPU", lambda r: r.cpus), ("GPU", lambda r: r.gpus)):
+        held = sum(need(s.resources) for s in stages if s.uses_actor)
+        task = max((need(s.resources) for s in stages if not s.uses_actor), default=0.0)
+        if held + task > cluster.get(key, 0.0) + 1e-9 and len(stages) > 1:
+            return False
+    return True
+
+
 @dataclass
 class RayRunner:
     address: str | None = None
@@ -63,11 +76,17 @@ class RayRunner:
 
     def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
         """Stream shards through consecutive per-shard stages; global stages are barriers."""
+        import ray
+
         self._init()
+        cluster = ray.cluster_resources()
         segment: list[tuple[Stage, str]] = []
         for stage, input_folder in steps:
             in_llm_processor = getattr(stage, "runs_in_ray_llm", False)
             if not (stage.is_global or in_llm_processor):
+                if not _fits(cluster, [s for s, _ in segment] + [stage]):
+                    self._stream(segment, run, shards)
+                    segment = []
                 segment.append((stage, input_folder))
                 continue
             self._stream(segment, run, shards)

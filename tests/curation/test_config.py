@@ -60,3 +60,49 @@ def test_fingerprint_ignores_runner_and_resources_but_not_settings():
     base = load_config(None).fingerprint()
     assert load_config(None, ["runner.kind=local", "cut.resources.cpus=4"]).fingerprint() == base
     assert load_config(None, ["temporal.min_keyframes=5"]).fingerprint() != base
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("boxes.face.kind=ultralytics", "boxes: Value error, face.kind must be one of"),
+        ("boxes.person.kind=yolo", "boxes.person.kind: Input should be"),
+        ("boxes.min_human_fraction=1.5", "boxes.min_human_fraction"),
+        ("consensus.prompt=merge these", "consensus: Value error, prompt must contain {captions}"),
+        ("consensus.method=vote", "consensus.method"),
+        (
+            "detailed_caption.models=[{name: a, backend: {model: m}}, {name: a, backend: {model: n}}]",
+            "detailed_caption: Value error, models: names must be unique",
+        ),
+        (
+            "detailed_caption.models=[{name: a, backend: {model: m}}]",
+            "fewer than min_candidates 2",
+        ),
+    ],
+)
+def test_model_stage_settings_fail_with_the_field_named(override, named):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert named in str(err.value)
+
+
+def test_a_stage_whose_input_columns_nothing_writes_is_refused(tmp_path):
+    from curation.pipeline import build_stages
+    from curation.rundir import RunDir
+
+    config = load_config(None, ["stages=[probe, scenes, temporal, cut, consensus]"])
+    with pytest.raises(ConfigError, match="consensus needs \\['candidates'\\]"):
+        build_stages(config, RunDir(tmp_path, "r"))
+
+
+def test_schemas_follow_the_configured_order(tmp_path):
+    from curation.pipeline import build_stages
+    from curation.rundir import RunDir
+
+    order = ["probe", "scenes", "temporal", "cut", "brief_caption", "boxes"]
+    stages = build_stages(
+        load_config(None, [f"stages=[{', '.join(order)}]"]), RunDir(tmp_path, "r")
+    )
+    captions, boxes = stages[-2].schema.names, stages[-1].schema.names
+    assert "boxes" not in captions and "brief_caption" in boxes and "frames_with_face" in boxes
+    assert boxes[-3:] == ["kept", "reject_reason", "reject_detail"]

@@ -114,11 +114,12 @@ def test_model_and_global_stages_on_ray_match_local(ray_local, videos, tiny_mode
         "\n".join(str(videos / n) for n in ["intel_asl_book.mkv", "intel_asl_again.mkv"])
     )
     local = RunDir(tmp_path / "local", "r")
-    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources)
+    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources, until="dedup")
     on_ray = RunDir(tmp_path / "ray", "r")
-    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources)
+    runner = RayRunner(progress=False)
+    state = Pipeline(config, on_ray, runner=runner).execute(sources, until="dedup")
     assert state["stages"]["dedup"]["status"] == "done"
-    for folder in ("captions", "dedup"):
+    for folder in ("boxes", "captions", "dedup"):
         assert on_ray.read_folder(folder).to_pylist() == local.read_folder(folder).to_pylist()
 
 
@@ -159,3 +160,42 @@ def test_vllm_stage_plumbing_through_ray_data(ray_local, videos, tmp_path, monke
     assert len(rows) == 2 and all(r["kept"] for r in rows)
     assert all(r["brief_caption"].startswith("4 frames: Describe t") for r in rows)
     assert all(r["caption_prompt_tokens"] == 100 and r["caption_attempts"] == 1 for r in rows)
+
+
+def test_several_vllm_captioners_and_the_consensus_llm_through_ray_data(
+    ray_local, videos, tmp_path, monkeypatch
+):
+    from curation.runners import llm_stage
+
+    seen = []
+
+    def processor(config, images):
+        seen.append((config.model, images))
+        return lambda ds: ds.map(_fake_engine)
+
+    monkeypatch.setattr(llm_stage, "build_processor", processor)
+    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
+    models = (
+        "[{name: a, backend: {kind: vllm, model: va}, frames: 2},"
+        " {name: b, backend: {kind: vllm, model: vb}, frames: 3}]"
+    )
+    config = load_config(
+        offline,
+        ["tiny_models=null", "brief_caption.backend.kind=vllm", "brief_caption.backend.model=vc",
+         f"detailed_caption.models={models}", "consensus.backend.kind=vllm",
+         "consensus.backend.model=vl", "cut.mode=virtual", "runner.progress=false"],
+    )  # fmt: skip
+    sources = tmp_path / "list.txt"
+    sources.write_text(str(videos / "intel_asl_again.mkv"))
+    run = RunDir(tmp_path, "v")
+    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(sources)
+    assert state["stages"]["consensus"]["status"] == "done"
+    assert seen == [("vc", 4), ("va", 2), ("vb", 3), ("vl", 0)]  # one processor per model
+    (detailed,) = run.read_folder("detailed").to_pylist()
+    assert [(c["model"], c["text"]) for c in detailed["candidates"]] == [
+        ("a", "2 frames: Describe t"),
+        ("b", "3 frames: Describe t"),
+    ]
+    (merged,) = run.read_folder("consensus").to_pylist()
+    assert merged["consensus"] == "0 frames: Below are" and merged["consensus_model"] == "vl"
+    assert merged["kept"] and merged["agreement"] is not None

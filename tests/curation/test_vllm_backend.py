@@ -37,7 +37,8 @@ def test_extra_engine_kwargs_and_dtype_pass_through():
     )
     kwargs = engine_kwargs(cfg, 0)
     assert kwargs["dtype"] == "bfloat16" and kwargs["enforce_eager"] is True
-    assert kwargs["limit_mm_per_prompt"] == {"image": 1}
+    assert "limit_mm_per_prompt" not in kwargs  # a text-only prompt: no image limit
+    assert engine_kwargs(cfg, 3)["limit_mm_per_prompt"] == {"image": 3}
 
 
 def test_request_rows_carry_frames_messages_and_sampling():

@@ -1,0 +1,136 @@
+"""boxes: face and person boxes on frames sampled from each clip, and the early human filter.
+
+Runs right after the cut by default, before any VLM: a clip where neither a face nor a person
+is found in at least `min_human_fraction` of its sampled frames is rejected as `no_human`,
+so the large models never see it, and the boxes found here travel with the clip to the end
+(nothing is detected twice). Per-frame boxes go in the nested `boxes` column; per-clip counts
+beside it. The stage can also run later (or without the filter) if the config says so.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from curation import schemas
+from curation.detect import Detection, Detector, DetectorConfig, make_detector
+from curation.media.frames import clip_frames
+from stages.base import Stage, kept, rejected
+
+
+@dataclass(kw_only=True)
+class BoxesStage(Stage):
+    name: ClassVar[str] = "boxes"
+    output_folder: ClassVar[str] = "boxes"
+    schema: ClassVar[pa.Schema] = schemas.BOXES
+    adds: ClassVar[list[pa.Field]] = schemas.BOX_COLUMNS
+    reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")
+    uses_actor: ClassVar[bool] = True
+
+    face: DetectorConfig | None
+    person: DetectorConfig | None
+    frames: int = 8
+    max_side: int = 640
+    human_filter: bool = True
+    min_human_fraction: float = 0.5
+    threads: int = 2
+    batch_size: int = 16
+    _detectors: list[Detector] = field(default_factory=list, init=False, repr=False)
+    # Detector objects are not all thread-safe: frames are decoded in threads, detected in turn.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def _load(self) -> list[Detector]:
+        detectors = [make_detector(c) for c in (self.face, self.person) if c is not None]
+        for detector in detectors:
+            detector.setup()
+        return detectors
+
+    def setup(self) -> None:
+        if not self._detectors:
+            self._detectors = self._load()
+
+    def preflight(self) -> None:
+        self._load()  # cheap next to the run: missing weights fail here, before any work
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped to Ray workers before setup(): loaded models and the lock stay behind.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_detectors", "_lock")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _detectors=[], _lock=threading.Lock())
+
+    @property
+    def detector_names(self) -> str:
+        parts = [f"{k}={c.kind}" for k, c in (("face", self.face), ("person", self.person)) if c]
+        return " ".join(parts)
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        with self._lock:
+            return [[d for det in self._detectors for d in det.detect(f)] for f in frames]
+
+    def summarise(
+        self, clip: dict[str, Any], frames: list[np.ndarray], times: list[float]
+    ) -> dict[str, Any]:
+        """The box columns of one clip from its sampled frames."""
+        width, height = clip["display_width"], clip["display_height"]
+        boxes, faces, persons, face_share = [], [], [], []
+        for i, (frame, found) in enumerate(zip(frames, self.detect(frames), strict=True)):
+            sx, sy = width / frame.shape[1], height / frame.shape[0]
+            for d in found:
+                x1, y1, x2, y2 = d.x1 * sx, d.y1 * sy, d.x2 * sx, d.y2 * sy
+                boxes.append(
+                    {"frame": i, "t_s": round(times[i], 4), "cls": d.cls,
+                     "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                     "nx1": x1 / width, "ny1": y1 / height, "nx2": x2 / width, "ny2": y2 / height,
+                     "score": d.score}
+                )  # fmt: skip
+            faces.append(sum(d.cls == "face" for d in found))
+            persons.append(sum(d.cls == "person" for d in found))
+            area = sum(d.area for d in found if d.cls == "face")
+            face_share.append(min(1.0, area / (frame.shape[0] * frame.shape[1])))
+        return {
+            "boxes": boxes,
+            "box_detectors": self.detector_names,
+            "frames_sampled": len(frames),
+            "frames_with_face": sum(n > 0 for n in faces),
+            "frames_with_person": sum(n > 0 for n in persons),
+            "frames_with_human": sum(f + p > 0 for f, p in zip(faces, persons, strict=True)),
+            "max_faces": max(faces, default=0),
+            "max_persons": max(persons, default=0),
+            "face_area_ratio": float(np.mean(face_share)) if face_share else 0.0,
+        }
+
+    def verdict(self, summary: dict[str, Any]) -> dict[str, Any]:
+        need = math.ceil(self.min_human_fraction * summary["frames_sampled"])
+        if self.human_filter and summary["frames_with_human"] < max(1, need):
+            return rejected(
+                "no_human",
+                f"a face or person in {summary['frames_with_human']} of "
+                f"{summary['frames_sampled']} sampled frames (< {need})",
+            )
+        return kept()
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        self.setup()
+        clips = batch.to_pylist()
+
+        def read(clip: dict[str, Any]) -> tuple[list[np.ndarray], list[float]] | str:
+            try:
+                return clip_frames(clip, self.frames, self.max_side)
+            except RuntimeError as exc:
+                return str(exc)
+
+        rows = []
+        for clip, sampled in zip(clips, self.map_rows(read, clips, self.threads), strict=True):
+            if isinstance(sampled, str):
+                rows.append({**clip, "box_detectors": self.detector_names,
+                             **rejected("decode_failed", sampled)})  # fmt: skip
+                continue
+            summary = self.summarise(clip, *sampled)
+            rows.append({**clip, **summary, **self.verdict(summary)})
+        return self.table(rows)

@@ -1,0 +1,115 @@
+"""consensus: one caption holding only what the candidate captions agree on (the dual check).
+
+With `method: llm` (the paper: Qwen2.5-72B-Instruct) an LLM reads the candidates and writes
+the consensus; with `method: extractive` no LLM is used and the consensus is the candidate
+sentences that at least `min_support` captioners wrote (curation/consensus.py). Either way
+the consensus is then scored against the candidates by sentence embeddings, independently of
+the LLM: `agreement` below `min_agreement` is rejected as `unsupported_consensus`. Empty
+output and refusals are retried, then rejected (`empty_consensus`, `refused`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+
+from curation import schemas
+from curation.backends import BackendConfig, Generation, Prompt
+from curation.backends.base import check_model_available, prompt_hash
+from curation.consensus import ConsensusScorer
+from curation.embed import CaptionEmbedder, resolve_model
+from stages.base import kept, rejected
+from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
+
+
+def candidate_texts(clip: dict[str, Any]) -> list[str]:
+    return [c["text"] for c in clip["candidates"] or [] if c["text"]]
+
+
+@dataclass(kw_only=True)
+class ConsensusStage(ModelStage):
+    name: ClassVar[str] = "consensus"
+    output_folder: ClassVar[str] = "consensus"
+    schema: ClassVar[pa.Schema] = schemas.CONSENSUS
+    adds: ClassVar[list[pa.Field]] = schemas.CONSENSUS_COLUMNS
+    reads: ClassVar[tuple[str, ...]] = ("clip_id", "candidates")
+    uses_actor: ClassVar[bool] = True
+    retryable_reasons: ClassVar[frozenset[str]] = frozenset({"consensus_failed"})
+
+    method: Literal["llm", "extractive"] = "llm"
+    backend: BackendConfig
+    prompt: str
+    system: str | None = None
+    refusal_markers: list[str] = field(default_factory=list)
+    embedder: str
+    device: str | None = None
+    match: float = 0.6
+    min_support: int = 2
+    min_agreement: float = 0.6
+    batch_size: int = 16
+    _scorer: ConsensusScorer | None = field(default=None, init=False, repr=False)
+
+    def verdict(self, gen: Generation) -> tuple[str, str] | None:
+        return answer_problem(gen, self.refusal_markers, "consensus_failed", "empty_consensus")
+
+    def prompt_for(self, clip: dict[str, Any]) -> Prompt:
+        listed = "\n\n".join(
+            f"Description {i}:\n{text}" for i, text in enumerate(candidate_texts(clip), 1)
+        )
+        return Prompt(self.prompt.format(captions=listed), [], self.system, key=clip["clip_id"])
+
+    def calls(self) -> list[ModelCall]:
+        if self.method == "extractive":
+            return []
+        return [ModelCall("consensus", self.backend, 0, self.prompt_for, self.verdict)]
+
+    def preflight(self) -> None:
+        super().preflight()
+        check_model_available(resolve_model(self.embedder))
+
+    @property
+    def scorer(self) -> ConsensusScorer:
+        # Loaded where finish() runs: the worker, or the driver after a vLLM run.
+        if self._scorer is None:
+            embedder = CaptionEmbedder(self.embedder, self.device)
+            embedder.load()
+            self._scorer = ConsensusScorer(embedder, self.match, self.min_support)
+        return self._scorer
+
+    def _consensus(self, clip: dict[str, Any], answer: Outcome | None):
+        """(text, attempts, problem) for one clip."""
+        if answer is None:
+            return self.scorer.extractive_consensus(candidate_texts(clip)), 0, None
+        gen, attempts = answer
+        problem = self.verdict(gen)
+        return (None if problem else gen.text.strip()), attempts, problem
+
+    def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
+        llm = self.method == "llm"
+        key = prompt_hash(self.system or "", self.prompt) if llm else None
+        rows = []
+        for i, clip in enumerate(clips):
+            text, attempts, problem = self._consensus(clip, outcomes[0][i] if llm else None)
+            score = None
+            if problem is None and not text:
+                problem = ("empty_consensus", "no sentence is supported by enough candidates")
+            if problem is None:
+                score = self.scorer.agreement(text, candidate_texts(clip))
+                if score.score < self.min_agreement:
+                    problem = (
+                        "unsupported_consensus",
+                        f"agreement {score.score:.3f} < min_agreement {self.min_agreement} "
+                        f"({score.supported} of {score.sentences} parts supported)",
+                    )
+            rows.append(
+                {**clip, "consensus": text,
+                 "consensus_model": self.backend.model if llm else "extractive",
+                 "consensus_prompt_hash": key, "consensus_attempts": attempts,
+                 "agreement": score.score if score else None,
+                 "consensus_sentences": score.sentences if score else None,
+                 "supported_sentences": score.supported if score else None,
+                 **(rejected(*problem) if problem else kept())}
+            )  # fmt: skip
+        return self.table(rows)
