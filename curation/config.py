@@ -2,7 +2,7 @@
 
 Every section is a pydantic model with `extra="forbid"`, so an unknown key or a bad value fails
 before any work starts, with an error that names the field (`temporal.min_keyframes: ...`).
-Later stages add their own sections here.
+The sections of model stages live in config_models.py, their base in config_base.py.
 """
 
 from __future__ import annotations
@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from curation.backends.base import BackendConfig
-from curation.detect.base import FACE_KINDS, PERSON_KINDS, DetectorConfig
+from curation.config_base import Resources, Section
+from curation.config_models import (
+    BoxesConfig,
+    BriefCaptionConfig,
+    ConsensusConfig,
+    DetailedCaptionConfig,
+    InstructionsConfig,
+    StructureConfig,
+)
 
 STAGE_NAMES = (
     "probe",
@@ -28,25 +35,12 @@ STAGE_NAMES = (
     "dedup",
     "detailed_caption",
     "consensus",
+    "structure",
 )
-REFUSALS = ["I'm sorry", "I am sorry", "I cannot", "I can't", "As an AI"]
 
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names the field."""
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Resources(Section):
-    """What one worker of a stage needs, and how many workers may run at once."""
-
-    cpus: float = Field(1.0, ge=0)
-    gpus: float = Field(0.0, ge=0)
-    memory_gb: float | None = Field(None, gt=0)
-    concurrency: int = Field(4, ge=1, description="maximum parallel workers of this stage")
 
 
 class RunnerConfig(Section):
@@ -138,130 +132,6 @@ class CutConfig(Section):
     resources: Resources = Resources(cpus=1, concurrency=2)
 
 
-class BriefCaptionConfig(Section):
-    """The paper's brief, general-context caption of each clip, by a VLM (Qwen2-VL family)."""
-
-    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2-VL-7B-Instruct", max_tokens=96)
-    prompt: str = (
-        "Describe the general context of this video in one or two sentences: who appears, "
-        "what they are doing, and where."
-    )
-    system: str | None = None
-    frames: int = Field(8, ge=1, description="frames sampled uniformly from each clip")
-    max_side: int = Field(448, ge=28, description="longer side of a sampled frame, pixels")
-    attempts: int = Field(3, ge=1, description="tries per clip on empty output, refusal or error")
-    refusal_markers: list[str] = REFUSALS
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
-
-
-class BoxesConfig(Section):
-    """Face and person boxes on sampled frames, and the early human filter (stages/boxes.py)."""
-
-    face: DetectorConfig | None = DetectorConfig(kind="dlib_hog")
-    person: DetectorConfig | None = DetectorConfig(kind="ssdlite")
-    frames: int = Field(8, ge=1, description="frames sampled uniformly from each clip")
-    max_side: int = Field(640, ge=32, description="longer side of a sampled frame, pixels")
-    human_filter: bool = Field(True, description="reject clips without a face or person")
-    min_human_fraction: float = Field(
-        0.5, ge=0, le=1, description="share of sampled frames that must show a face or person"
-    )
-    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
-    batch_size: int = Field(16, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=2)
-
-    @model_validator(mode="after")
-    def _detectors(self) -> BoxesConfig:
-        if self.face is not None and self.face.kind not in FACE_KINDS:
-            raise ValueError(f"face.kind must be one of {list(FACE_KINDS)}")
-        if self.person is not None and self.person.kind not in PERSON_KINDS:
-            raise ValueError(f"person.kind must be one of {list(PERSON_KINDS)}")
-        if self.face is None and self.person is None:
-            raise ValueError("set at least one of face and person")
-        return self
-
-
-class CaptionerConfig(Section):
-    """One VLM of the detailed-caption stage."""
-
-    name: str = Field(..., min_length=1, description="how the candidates column names it")
-    backend: BackendConfig
-    prompt: str | None = Field(None, description="None: detailed_caption.prompt")
-    system: str | None = None
-    frames: int = Field(16, ge=1)
-    max_side: int = Field(448, ge=28)
-
-
-class DetailedCaptionConfig(Section):
-    """Detailed captions by several VLMs (the candidates for the consensus)."""
-
-    prompt: str = (
-        "Describe this video in detail. Describe the people: their appearance and clothing, "
-        "their faces and facial expressions, their actions and poses, and how they interact "
-        "with other people, with objects and with the environment. Describe only what is "
-        "visible; do not guess."
-    )
-    models: list[CaptionerConfig] = [
-        CaptionerConfig(
-            name="qwen2-vl-7b",
-            backend=BackendConfig(model="Qwen/Qwen2-VL-7B-Instruct", max_tokens=384),
-        ),
-        CaptionerConfig(
-            name="llava-next-video-7b",
-            backend=BackendConfig(model="llava-hf/LLaVA-NeXT-Video-7B-hf", max_tokens=384),
-        ),
-    ]
-    min_candidates: int = Field(2, ge=1, description="fewer usable captions: rejected")
-    attempts: int = Field(3, ge=1)
-    refusal_markers: list[str] = REFUSALS
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
-
-    @model_validator(mode="after")
-    def _models(self) -> DetailedCaptionConfig:
-        names = [m.name for m in self.models]
-        if len(set(names)) != len(names):
-            raise ValueError(f"models: names must be unique ({names})")
-        if len(self.models) < self.min_candidates:
-            raise ValueError(
-                f"models: {len(self.models)} listed, fewer than min_candidates {self.min_candidates}"
-            )
-        return self
-
-
-class ConsensusConfig(Section):
-    """One caption with only what the candidates agree on, scored independently of the LLM."""
-
-    method: Literal["llm", "extractive"] = "llm"
-    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2.5-7B-Instruct", max_tokens=512)
-    prompt: str = Field(
-        "Below are descriptions of the same video, written independently by different models. "
-        "Write one detailed description of the video that keeps only the content that at least "
-        "two of the descriptions state or clearly agree on: the people's appearance, faces and "
-        "expressions, actions and poses, and interactions with people, objects and the "
-        "environment. Leave out everything that only one description mentions, resolve no "
-        "contradiction by guessing, and add nothing. Answer with the description only.\n\n"
-        "{captions}",
-        description="{captions} is replaced by the numbered candidate captions",
-    )
-    system: str | None = None
-    attempts: int = Field(3, ge=1)
-    refusal_markers: list[str] = REFUSALS
-    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the agreement")
-    device: str | None = None
-    match: float = Field(0.6, gt=0, le=1, description="cosine at which two sentences agree")
-    min_support: int = Field(2, ge=1, description="candidates that must support a sentence")
-    min_agreement: float = Field(0.6, ge=0, le=1, description="lower agreement is rejected")
-    batch_size: int = Field(16, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
-
-    @model_validator(mode="after")
-    def _prompt(self) -> ConsensusConfig:
-        if self.method == "llm" and "{captions}" not in self.prompt:
-            raise ValueError("prompt must contain {captions}")
-        return self
-
-
 class DedupConfig(Section):
     """Semantic de-duplication of brief captions (see curation/dedup.py)."""
 
@@ -296,6 +166,8 @@ class PipelineConfig(Section):
     boxes: BoxesConfig = BoxesConfig()
     detailed_caption: DetailedCaptionConfig = DetailedCaptionConfig()
     consensus: ConsensusConfig = ConsensusConfig()
+    structure: StructureConfig = StructureConfig()
+    instructions: InstructionsConfig = InstructionsConfig()
     # Folder of the tiny random-weight test models; built on first use (offline profile).
     tiny_models: Path | None = None
 

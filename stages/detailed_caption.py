@@ -17,7 +17,7 @@ import pyarrow as pa
 from curation import schemas
 from curation.backends import Generation, Prompt
 from curation.backends.base import prompt_hash
-from curation.config import CaptionerConfig
+from curation.config_models import CaptionerConfig
 from curation.media.frames import clip_frames
 from stages.base import kept, rejected
 from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem

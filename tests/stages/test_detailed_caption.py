@@ -8,7 +8,8 @@ from helpers import whole_file_clip
 
 from curation import schemas
 from curation.backends import BackendConfig
-from curation.config import CaptionerConfig, Resources
+from curation.config import Resources
+from curation.config_models import CaptionerConfig
 from stages.detailed_caption import DetailedCaptionStage
 
 
