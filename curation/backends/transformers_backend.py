@@ -3,11 +3,13 @@
 Vision-language models (their config has a `vision_config`) get the frames as one video part
 of the user message, through the model's own processor and chat template; text-only models
 get the text. Sampling is seeded per prompt (config seed + prompt key), so the same clip gets
-the same text in any batch and on any re-run.
+the same text in any batch and on any re-run. A prompt with a JSON schema is decoded under
+that schema's grammar (xgrammar's logits processor), so its output always parses.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from typing import Any
 
@@ -20,6 +22,7 @@ class TransformersBackend:
         self._model: Any = None
         self._processor: Any = None
         self._vision = False
+        self._grammars: dict[str, Any] = {}  # compiled JSON-schema grammars, by schema
 
     def setup(self) -> None:
         if self._model is not None:
@@ -54,6 +57,22 @@ class TransformersBackend:
             messages.append({"role": "user", "content": prompt.text})
         return messages
 
+    def _constraint(self, schema: dict[str, Any] | None) -> list[Any]:
+        """Logits processors that keep the output inside `schema` (none without one)."""
+        if schema is None:
+            return []
+        import xgrammar as xgr
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            tokenizer = getattr(self._processor, "tokenizer", self._processor)
+            vocab = self._model.config.get_text_config().vocab_size
+            info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab)
+            compiler = xgr.GrammarCompiler(info)
+            self._grammars[key] = compiler.compile_json_schema(key, any_whitespace=False)
+        # The processor keeps matcher state: a fresh one per generation.
+        return [xgr.contrib.hf.LogitsProcessor(self._grammars[key])]
+
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
         self.setup()
         return [self._generate_one(p) for p in prompts]
@@ -77,7 +96,10 @@ class TransformersBackend:
                 else {"do_sample": False}
             )
             with torch.inference_mode():
-                out = self._model.generate(**inputs, max_new_tokens=cfg.max_tokens, **sampling)
+                out = self._model.generate(
+                    **inputs, max_new_tokens=cfg.max_tokens, **sampling,
+                    logits_processor=self._constraint(prompt.json_schema),
+                )  # fmt: skip
             new = out[0, inputs["input_ids"].shape[1] :]
             text = self._processor.decode(new, skip_special_tokens=True)
             return Generation(
