@@ -10,11 +10,14 @@ SET ?=
 CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help setup system-deps curate tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed bench-boxes
+BRANCH ?= all
+
+.PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed bench-boxes
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
+	@echo "make instructions BRANCH=face|body|interaction|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
 	@echo "make test                       run the test suite"
 	@echo "make tiny-models                tiny random-weight Qwen2-VL/Qwen2 for the offline profile"
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
@@ -48,6 +51,9 @@ system-deps:
 
 curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
+
+instructions:
+	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 
 # Tiny random-weight test models for the offline profile (built on demand by it anyway).
 tiny-models:

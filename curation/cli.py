@@ -15,6 +15,7 @@ from curation.backends.base import ModelUnavailable
 from curation.config import ConfigError, PipelineConfig, load_config
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
+from curation.instructions.build import InstructionsError
 from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
 from curation.pipeline import Pipeline, RunMismatchError, package_versions
 from curation.rundir import RunDir, RunLockedError, write_table
@@ -67,6 +68,24 @@ def cmd_curate(args: argparse.Namespace) -> int:
     print(format_funnel(state))
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
+    return 0
+
+
+def cmd_instructions(args: argparse.Namespace) -> int:
+    from curation.instructions.build import build_instructions, format_stats
+    from curation.instructions.generate import BRANCHES
+
+    config = _load(args)
+    if config.notice:
+        print(_banner(config.notice), file=sys.stderr)
+    run = RunDir(config.run.root, args.run)
+    if not run.run_json.exists():
+        raise ConfigError(f"no run at {run.path}: run `make curate RUN={args.run}` first")
+    branches = list(BRANCHES) if args.branch == "all" else [args.branch]
+    with run.lock():
+        result = build_instructions(config, run, branches, progress=config.runner.progress)
+    print(f"\nrun directory: {run.path}  (exports in {run.folder('exports')})")
+    print(format_stats(result))
     return 0
 
 
@@ -148,6 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_curate)
 
     p = sub.add_parser(
+        "instructions", help="per-branch instruction pairs and HumanOmni exports for a run"
+    )
+    p.add_argument("--run", required=True, help="a curated run: data_manifests/<run>/")
+    p.add_argument("--branch", choices=["face", "body", "interaction", "all"], default="all")
+    _add_config_args(p)
+    p.set_defaults(func=cmd_instructions)
+
+    p = sub.add_parser(
         "dedup-captions", help="mark near-duplicate clips by their brief captions (Parquet in/out)"
     )
     p.add_argument(
@@ -183,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         RunMismatchError,
         EmbedderUnavailable,
         ModelUnavailable,
+        InstructionsError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -39,6 +39,7 @@ from stages.dedup import DedupStage
 from stages.detailed_caption import DetailedCaptionStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
+from stages.structure import StructureStage
 from stages.temporal_filter import TemporalFilterStage
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "boxes": lambda: BoxesStage(**_settings(config.boxes)),
         "detailed_caption": lambda: DetailedCaptionStage(**_settings(config.detailed_caption)),
         "consensus": lambda: ConsensusStage(**_settings(config.consensus)),
+        "structure": lambda: StructureStage(**_settings(config.structure)),
     }
     stages = [builders[name]() for name in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from curation.instructions.fields import STRUCT as FIELDS_STRUCT
+
 VERDICT = [
     pa.field("kept", pa.bool_(), nullable=False),
     pa.field("reject_reason", pa.string()),  # a short code; null when kept
@@ -174,6 +176,13 @@ CONSENSUS_COLUMNS = [
     pa.field("supported_sentences", pa.int32()),
 ]
 
+STRUCTURE_COLUMNS = [
+    pa.field("fields", FIELDS_STRUCT),  # face/body/interaction strings; "" = not described
+    pa.field("fields_model", pa.string()),
+    pa.field("fields_prompt_hash", pa.string()),
+    pa.field("fields_attempts", pa.int32()),
+]
+
 TEMPORAL = extend(SCENES, TEMPORAL_COLUMNS)
 CLIPS = extend(TEMPORAL, CLIP_COLUMNS)
 BOXES = extend(CLIPS, BOX_COLUMNS)
@@ -181,3 +190,4 @@ CAPTIONS = extend(BOXES, CAPTION_COLUMNS)
 DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)
 DETAILED = extend(DEDUP, DETAILED_COLUMNS)
 CONSENSUS = extend(DETAILED, CONSENSUS_COLUMNS)
+STRUCTURED = extend(CONSENSUS, STRUCTURE_COLUMNS)

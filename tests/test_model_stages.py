@@ -3,12 +3,15 @@ detailed captions, consensus), and a caption server that fails, then recovers, w
 retrying exactly the failed clips."""
 
 import json
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from chat_server import ChatServer
 from helpers import REPO, run_cli
+
+from curation.instructions.exports import check_export
 
 OFFLINE_PROFILE = REPO / "configs" / "curate" / "offline.yaml"
 
@@ -40,10 +43,12 @@ def sources(tmp_path_factory, videos):
     return listing
 
 
-def test_offline_profile_runs_every_stage(sources, tiny_models, offline, tmp_path):
+def test_offline_profile_runs_every_stage_then_instructions(
+    sources, tiny_models, offline, tmp_path
+):
     result = run_cli(
         "curate", "--config", offline, "--sources", str(sources), "--run", "off",
-        "--set", f"run.root={tmp_path}", "--set", "cut.mode=virtual",
+        "--set", f"run.root={tmp_path}",
     )  # fmt: skip
     assert "NOT real" in result.stderr
     boxes = {r["clip_id"]: r for r in rows(tmp_path / "off", "boxes")}
@@ -71,8 +76,33 @@ def test_offline_profile_runs_every_stage(sources, tiny_models, offline, tmp_pat
     for r in consensus:
         assert r["consensus_model"].endswith("qwen2") and r["agreement"] is not None
         assert 0.0 <= r["agreement"] <= 1.0
+    structured = rows(tmp_path / "off", "structured")
+    assert len(structured) == len(consensus) and all(r["kept"] for r in structured)
     state = json.loads((tmp_path / "off" / "run.json").read_text())
-    assert all(state["stages"][s]["status"] == "done" for s in ("dedup", "consensus"))
+    assert all(state["stages"][s]["status"] == "done" for s in ("dedup", "structure"))
+
+    out = run_cli("instructions", "--config", offline, "--run", "off", "--set",
+                  f"run.root={tmp_path}")  # fmt: skip
+    assert "pairs/clip" in out.stdout and "NOT real" in out.stderr
+    state = json.loads((tmp_path / "off" / "run.json").read_text())
+    exports = tmp_path / "off" / "exports"
+    for branch in ("face", "body", "interaction"):
+        stats = state["instructions"][branch]
+        pairs = rows(tmp_path / "off", f"instructions/{branch}")
+        assert stats["pairs"] == len(pairs) and stats["paper"]["pairs_per_clip"] > 0
+        assert all(p["source"] for p in pairs)  # provenance: template id or model
+        assert check_export(exports / f"{branch}.json") == []
+        samples = json.loads((exports / f"{branch}.json").read_text())
+        assert len(samples) == stats["eligible_clips"]
+        assert all(Path(s["video"]).is_file() for s in samples)
+    interaction = rows(tmp_path / "off", "instructions/interaction")
+    assert {p["answer"] for p in interaction if p["kind"] == "caption"} == {
+        r["consensus"] for r in consensus
+    }
+    mixed = json.loads((exports / "mixed.json").read_text())
+    assert check_export(exports / "mixed.json") == [] and len(mixed) == sum(
+        state["exports"]["samples"].values()
+    )
 
 
 def test_failed_server_rows_are_recorded_and_only_they_are_retried(

@@ -1,0 +1,1 @@
+"""Per-branch instruction pairs from structured fields, and HumanOmni training exports."""

@@ -1,0 +1,70 @@
+"""HumanOmni's training format: what `make instructions` exports and the trainer reads.
+
+One sample per clip and branch: `{"id", "video", "conversations", "branch"}` where
+`conversations` alternates `{"from": "human"}` and `{"from": "gpt"}` turns, and the first
+human turn starts with `<video>\n`, then `<audio>\n` when the clip has sound. `check_sample`
+is the format check every exported file passes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from curation.rundir import atomic_write_bytes
+
+VIDEO_TAG, AUDIO_TAG = "<video>\n", "<audio>\n"
+
+
+def sample(
+    sample_id: str, video: str, has_audio: bool, branch: str, pairs: list[tuple[str, str]]
+) -> dict[str, Any]:
+    turns = []
+    for i, (question, answer) in enumerate(pairs):
+        prefix = (VIDEO_TAG + (AUDIO_TAG if has_audio else "")) if i == 0 else ""
+        turns += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
+    return {"id": sample_id, "video": video, "conversations": turns, "branch": branch}
+
+
+def check_sample(item: Any) -> list[str]:
+    """What is wrong with one exported sample (empty when it is well formed)."""
+    if not isinstance(item, dict):
+        return ["not an object"]
+    problems = []
+    media = [k for k in ("video", "image", "audio") if k in item]
+    if not media or not all(isinstance(item[k], str) and item[k] for k in media):
+        problems.append("needs a non-empty video, image or audio path")
+    turns = item.get("conversations")
+    if not isinstance(turns, list) or not turns or len(turns) % 2:
+        return [*problems, "conversations must be a non-empty list of human/gpt pairs"]
+    for i, turn in enumerate(turns):
+        role = "human" if i % 2 == 0 else "gpt"
+        if not isinstance(turn, dict) or turn.get("from") != role:
+            problems.append(f"turn {i} must be from {role}")
+        elif not isinstance(turn.get("value"), str) or not turn["value"].strip():
+            problems.append(f"turn {i} has no text")
+    if problems:
+        return problems
+    first = turns[0]["value"]
+    if "video" in item and not first.startswith(VIDEO_TAG):
+        problems.append("the first human turn must start with <video>\\n")
+    for i, turn in enumerate(turns[1:], 1):
+        if VIDEO_TAG.strip() in turn["value"] or AUDIO_TAG.strip() in turn["value"]:
+            problems.append(f"turn {i}: media tags belong in the first human turn only")
+    return problems
+
+
+def write_export(path: Path, samples: list[dict[str, Any]]) -> None:
+    bad = {s.get("id"): p for s in samples if (p := check_sample(s))}
+    if bad:
+        raise ValueError(f"export {path.name}: malformed samples {dict(list(bad.items())[:3])}")
+    atomic_write_bytes(path, json.dumps(samples, ensure_ascii=False, indent=1).encode())
+
+
+def check_export(path: Path) -> list[str]:
+    """Problems in an export file, one line each (used by tests and after every export)."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, list):
+        return ["the top level must be a list of samples"]
+    return [f"{i}: {p}" for i, item in enumerate(data) for p in check_sample(item)]
