@@ -151,6 +151,11 @@ class StructureConfig(Section):
     max_field_chars: int = Field(300, ge=10, description="longest value of one field")
     attempts: int = Field(3, ge=1)
     refusal_markers: list[str] = REFUSALS
+    grounding: float = Field(
+        0.3, ge=0, le=1, description="a value less similar to the caption is cleared (0: off)"
+    )
+    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
+    device: str | None = None
     batch_size: int = Field(16, ge=1)
     resources: Resources = Resources(cpus=1, concurrency=1)
 

@@ -178,6 +178,7 @@ CONSENSUS_COLUMNS = [
 
 STRUCTURE_COLUMNS = [
     pa.field("fields", FIELDS_STRUCT),  # face/body/interaction strings; "" = not described
+    pa.field("fields_ungrounded", pa.list_(pa.string())),  # cleared: the caption does not say it
     pa.field("fields_model", pa.string()),
     pa.field("fields_prompt_hash", pa.string()),
     pa.field("fields_attempts", pa.int32()),

@@ -3,6 +3,8 @@ decoding; a server whose output never parses is retried, then recorded as a fail
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 from chat_server import ChatServer
 
@@ -22,8 +24,9 @@ def clips(n: int) -> pa.Table:
 
 
 def stage(backend: BackendConfig, **settings) -> StructureStage:
-    prompt = StructureConfig().prompt
-    return StructureStage(backend=backend, prompt=prompt, resources=Resources(), **settings)
+    config = StructureConfig()
+    defaults = {"prompt": config.prompt, "embedder": config.embedder, "grounding": 0.0}
+    return StructureStage(backend=backend, resources=Resources(), **{**defaults, **settings})
 
 
 def test_constrained_decoding_makes_random_weights_emit_valid_fields(tiny_models):
@@ -52,3 +55,33 @@ def test_output_that_never_parses_is_retried_then_recorded(tiny_models):
     assert not row["kept"] and row["reject_reason"] == "invalid_fields"
     assert row["fields"] is None and row["fields_attempts"] == 2
     assert "invalid_fields" in StructureStage.retryable_reasons
+
+
+def test_values_the_caption_does_not_support_are_cleared_and_named():
+    from curation.backends import Generation
+    from curation.embed import BUNDLED_MINILM
+
+    caption = (
+        "A woman with long black hair sits at a wooden desk in a bright office. She smiles and "
+        "talks to the camera while gesturing with her right hand. She wears a grey sweater."
+    )
+    answer = {
+        "face": {"appearance": "long black hair", "expression": "smiling",
+                 "emotion": "happy", "gaze": "looking at the camera"},
+        "body": {"appearance": "", "clothing": "red baseball cap",
+                 "action": "talking and gesturing", "pose": "sitting at a desk"},
+        "interaction": {"with_people": "with two children", "with_objects": "playing guitar",
+                        "environment": "a bright office"},
+    }  # fmt: skip
+    s = stage(BackendConfig(model="unused"), embedder=BUNDLED_MINILM, device="cpu", grounding=0.3)
+    s.bind(schemas.CONSENSUS)
+    table = clips(1).set_column(
+        clips(1).schema.get_field_index("consensus"), "consensus", pa.array([caption])
+    )
+    (row,) = s.finish(table.to_pylist(), [[(Generation(text=json.dumps(answer)), 1)]]).to_pylist()
+    assert row["kept"]
+    assert sorted(row["fields_ungrounded"]) == [
+        "body.clothing", "interaction.with_objects", "interaction.with_people",
+    ]  # fmt: skip
+    assert row["fields"]["body"]["clothing"] == "" and row["fields"]["face"]["emotion"] == "happy"
+    assert row["fields"]["body"]["pose"] == "sitting at a desk"
