@@ -182,6 +182,11 @@ class InstructionsConfig(Section):
     )
     max_field_chars: int = Field(300, ge=10, description="longest question or answer")
     attempts: int = Field(3, ge=1)
+    grounding: float = Field(
+        0.3, ge=0, le=1, description="LLM answers less similar to the fields are dropped"
+    )
+    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
+    device: str | None = None
 
     @model_validator(mode="after")
     def _backend(self) -> InstructionsConfig:

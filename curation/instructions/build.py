@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curation.config import PipelineConfig
+from curation.embed import CaptionEmbedder
 from curation.instructions.exports import check_export, sample, write_export
 from curation.instructions.generate import BRANCHES, eligible, template_pairs, unique
 from curation.instructions.llm_questions import QuestionWriter
@@ -137,11 +138,18 @@ def build_instructions(
     settings = config.instructions
     writer = None
     if settings.llm_questions > 0:
+        embedder = None
+        if settings.grounding > 0:
+            embedder = CaptionEmbedder(settings.embedder, settings.device)
+            embedder.load()
         writer = QuestionWriter(settings.backend, settings.prompt, settings.llm_questions,
-                                settings.attempts, settings.max_field_chars)  # fmt: skip
+                                settings.attempts, settings.max_field_chars, embedder,
+                                settings.grounding)  # fmt: skip
     stats = {}
     for branch in branches:
+        before = writer.ungrounded if writer else 0
         rows, stats[branch] = branch_pairs(branch, clips, writer, progress)
+        stats[branch]["llm_ungrounded_pairs"] = (writer.ungrounded if writer else 0) - before
         table = pa.Table.from_pylist(rows, schema=PAIRS)
         write_table(run.folder(f"instructions/{branch}") / "part-00000.parquet", table,
                     {"stage": f"instructions/{branch}", **stats[branch]})  # fmt: skip

@@ -2,7 +2,9 @@
 
 The LLM sees the branch's non-empty fields (never the caption or the video) and returns
 `n` question/answer pairs under a JSON schema, so the output parses; anything that still does
-not is retried, then counted as a failure for that clip (its template pairs stand).
+not is retried, then counted as a failure for that clip (its template pairs stand). With an
+embedder, an answer whose best cosine similarity with the facts is below `grounding` is
+dropped and counted: the LLM may rephrase the facts, not add to them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from curation.backends import Backend, BackendConfig, Prompt, make_backend
 from curation.backends.base import prompt_hash
+from curation.embed import CaptionEmbedder
 from curation.instructions.generate import Fields, Pair, facts
 
 ABOUT = {
@@ -49,11 +52,25 @@ def parse_pairs(text: str, n: int) -> list[tuple[str, str]]:
 
 
 class QuestionWriter:
-    def __init__(self, backend: BackendConfig, prompt: str, n: int, attempts: int, max_chars: int):
+    def __init__(
+        self, backend: BackendConfig, prompt: str, n: int, attempts: int, max_chars: int,
+        embedder: CaptionEmbedder | None = None, grounding: float = 0.0,
+    ):  # fmt: skip
         self.config, self.prompt, self.n, self.attempts = backend, prompt, n, attempts
         self.schema = pairs_schema(n, max_chars)
         self.key = prompt_hash(prompt, str(n), str(max_chars))
+        self.embedder, self.grounding = embedder, grounding
         self._backend: Backend | None = None
+        self.ungrounded = 0  # answers dropped by the grounding check
+
+    def grounded(self, pairs: list[Pair], branch: str, fields: Fields) -> list[Pair]:
+        if self.embedder is None or self.grounding <= 0 or not pairs:
+            return pairs
+        lines = [value for value in fields[branch].values() if value]
+        support = self.embedder.embed([p.answer for p in pairs]) @ self.embedder.embed(lines).T
+        keep = [p for p, s in zip(pairs, support.max(axis=1), strict=True) if s >= self.grounding]
+        self.ungrounded += len(pairs) - len(keep)
+        return keep
 
     def ask(
         self, branch: str, clips: list[tuple[str, Fields]]
@@ -69,6 +86,7 @@ class QuestionWriter:
             for clip_id, fields in clips
         }  # fmt: skip
         found: dict[str, list[Pair]] = {}
+        given = dict(clips)
         pending = list(prompts)
         for _ in range(self.attempts):
             if not pending:
@@ -83,4 +101,5 @@ class QuestionWriter:
                     found[clip_id] = [Pair(q, a, "llm", None, self.config.model, self.key)
                                       for q, a in pairs]  # fmt: skip
             pending = [c for c in pending if c not in found]
-        return found, len(pending)
+        grounded = {c: self.grounded(p, branch, given[c]) for c, p in found.items()}
+        return grounded, len(pending)

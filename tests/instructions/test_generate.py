@@ -116,3 +116,39 @@ def test_instructions_need_a_finished_structure_stage(tmp_path):
     run.write_run_json({"stages": {"dedup": {"status": "done"}}})
     with pytest.raises(InstructionsError, match="structure stage has not finished"):
         structured_clips(run)
+
+
+class ScriptedBackend:
+    """A test double for the parsing/retry logic: answers from a script, per prompt key."""
+
+    def __init__(self, script):
+        self.script, self.calls = script, Counter()
+
+    def generate(self, prompts):
+        from curation.backends import Generation
+
+        out = []
+        for p in prompts:
+            self.calls[p.key] += 1
+            out.append(Generation(text=self.script[p.key]))
+        return out
+
+
+def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
+    import json
+
+    from curation.backends import BackendConfig
+    from curation.embed import BUNDLED_MINILM, CaptionEmbedder
+    from curation.instructions.llm_questions import QuestionWriter
+
+    embedder = CaptionEmbedder(BUNDLED_MINILM, "cpu")
+    writer = QuestionWriter(BackendConfig(model="scripted"), "{about} {facts} {n}", 2, 2, 100,
+                            embedder, 0.3)  # fmt: skip
+    pairs = {"pairs": [{"question": "What is she wearing?", "answer": "A grey sweater."},
+                       {"question": "What does she play?", "answer": "She plays the guitar."}]}  # fmt: skip
+    writer._backend = ScriptedBackend({"good:body": json.dumps(pairs), "bad:body": "no json"})
+    given = fields(body__clothing="a grey sweater", body__action="sitting")
+    found, failed = writer.ask("body", [("good", given), ("bad", given)])
+    assert failed == 1 and writer._backend.calls["bad:body"] == 2  # retried, then counted
+    assert [p.answer for p in found["good"]] == ["A grey sweater."]  # the guitar is invented
+    assert writer.ungrounded == 1 and found["good"][0].source == "scripted"
