@@ -188,7 +188,9 @@ def test_several_vllm_captioners_and_the_consensus_llm_through_ray_data(
     sources = tmp_path / "list.txt"
     sources.write_text(str(videos / "intel_asl_again.mkv"))
     run = RunDir(tmp_path, "v")
-    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(sources)
+    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(
+        sources, until="consensus"
+    )
     assert state["stages"]["consensus"]["status"] == "done"
     assert seen == [("vc", 4), ("va", 2), ("vb", 3), ("vl", 0)]  # one processor per model
     (detailed,) = run.read_folder("detailed").to_pylist()
