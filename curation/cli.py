@@ -15,7 +15,8 @@ from curation.backends.base import ModelUnavailable
 from curation.config import ConfigError, PipelineConfig, load_config
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
-from curation.instructions.build import InstructionsError
+from curation.instructions.build import InstructionsError, build_instructions, format_stats
+from curation.instructions.generate import BRANCHES
 from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
 from curation.pipeline import Pipeline, RunMismatchError, package_versions
 from curation.rundir import RunDir, RunLockedError, write_table
@@ -72,9 +73,6 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
 
 def cmd_instructions(args: argparse.Namespace) -> int:
-    from curation.instructions.build import build_instructions, format_stats
-    from curation.instructions.generate import BRANCHES
-
     config = _load(args)
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
