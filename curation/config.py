@@ -180,6 +180,12 @@ class PipelineConfig(Section):
             raise ValueError("a stage is listed twice")
         if not self.stages or self.stages[0] != "probe":
             raise ValueError("the first stage must be 'probe'")
+        consensus, detailed = self.consensus, self.detailed_caption
+        if "consensus" in self.stages and detailed.min_candidates < consensus.min_support:
+            raise ValueError(
+                f"detailed_caption.min_candidates ({detailed.min_candidates}) is below "
+                f"consensus.min_support ({consensus.min_support}): such clips could never agree"
+            )
         return self
 
     def fingerprint(self) -> str:

@@ -12,6 +12,20 @@ from curation.config_base import REFUSALS, Resources, Section
 from curation.detect.base import FACE_KINDS, PERSON_KINDS, DetectorConfig
 
 
+def check_template(prompt: str, **placeholders: str) -> None:
+    """The prompt must use every placeholder and no other `{...}` (write `{{` for a brace)."""
+    missing = [f"{{{k}}}" for k in placeholders if f"{{{k}}}" not in prompt]
+    if missing:
+        raise ValueError(f"prompt must contain {missing}")
+    try:
+        prompt.format(**placeholders)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"prompt has a placeholder other than {list(placeholders)} or a lone brace ({exc}); "
+            "write {{ and }} for literal braces"
+        ) from None
+
+
 class BriefCaptionConfig(Section):
     """The paper's brief, general-context caption of each clip, by a VLM (Qwen2-VL family)."""
 
@@ -125,14 +139,14 @@ class ConsensusConfig(Section):
     device: str | None = None
     match: float = Field(0.6, gt=0, le=1, description="cosine at which two sentences agree")
     min_support: int = Field(2, ge=1, description="candidates that must support a sentence")
-    min_agreement: float = Field(0.6, ge=0, le=1, description="lower agreement is rejected")
+    min_agreement: float = Field(0.75, ge=0, le=1, description="lower agreement is rejected")
     batch_size: int = Field(16, ge=1)
     resources: Resources = Resources(cpus=1, concurrency=1)
 
     @model_validator(mode="after")
     def _prompt(self) -> ConsensusConfig:
-        if self.method == "llm" and "{captions}" not in self.prompt:
-            raise ValueError("prompt must contain {captions}")
+        if self.method == "llm":
+            check_template(self.prompt, captions="")
         return self
 
 
@@ -161,9 +175,7 @@ class StructureConfig(Section):
 
     @model_validator(mode="after")
     def _prompt(self) -> StructureConfig:
-        missing = [p for p in ("{fields}", "{caption}") if p not in self.prompt]
-        if missing:
-            raise ValueError(f"prompt must contain {missing}")
+        check_template(self.prompt, fields="", caption="")
         return self
 
 
@@ -190,6 +202,7 @@ class InstructionsConfig(Section):
 
     @model_validator(mode="after")
     def _backend(self) -> InstructionsConfig:
+        check_template(self.prompt, about="", facts="", n="")
         if self.llm_questions and self.backend.kind == "vllm":
             raise ValueError(
                 "backend.kind vllm is not supported for instructions: serve the model "

@@ -81,8 +81,9 @@ class BoxesStage(Stage):
         boxes, faces, persons, face_share = [], [], [], []
         for i, (frame, found) in enumerate(zip(frames, self.detect(frames), strict=True)):
             sx, sy = width / frame.shape[1], height / frame.shape[0]
-            for d in found:
-                x1, y1, x2, y2 = d.x1 * sx, d.y1 * sy, d.x2 * sx, d.y2 * sy
+            for d in found:  # CNN boxes may reach past the frame: clip them to it
+                x1, x2 = (min(max(v * sx, 0.0), width) for v in (d.x1, d.x2))
+                y1, y2 = (min(max(v * sy, 0.0), height) for v in (d.y1, d.y2))
                 boxes.append(
                     {"frame": i, "t_s": round(times[i], 4), "cls": d.cls,
                      "x1": x1, "y1": y1, "x2": x2, "y2": y2,
@@ -106,8 +107,8 @@ class BoxesStage(Stage):
         }
 
     def verdict(self, summary: dict[str, Any]) -> dict[str, Any]:
-        need = math.ceil(self.min_human_fraction * summary["frames_sampled"])
-        if self.human_filter and summary["frames_with_human"] < max(1, need):
+        need = max(1, math.ceil(self.min_human_fraction * summary["frames_sampled"]))
+        if self.human_filter and summary["frames_with_human"] < need:
             return rejected(
                 "no_human",
                 f"a face or person in {summary['frames_with_human']} of "

@@ -47,7 +47,7 @@ class ConsensusStage(ModelStage):
     device: str | None = None
     match: float = 0.6
     min_support: int = 2
-    min_agreement: float = 0.6
+    min_agreement: float = 0.75
     batch_size: int = 16
     _scorer: ConsensusScorer | None = field(default=None, init=False, repr=False)
 

@@ -62,12 +62,15 @@ class DetailedCaptionStage(ModelStage):
             for m in self.models
         ]
 
-    def process(self, batch: pa.Table) -> pa.Table:
+    def release(self) -> None:
         self._frames.clear()
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        self.release()
         try:
             return super().process(batch)
         finally:
-            self._frames.clear()
+            self.release()
 
     def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
         hashes = [

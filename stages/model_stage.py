@@ -10,6 +10,7 @@ through Ray Data's LLM processor instead (curation/runners/llm_stage.py) and cal
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,10 +46,29 @@ def answer_problem(gen: Generation, refusal_markers: list[str], failed: str, emp
     return None
 
 
+# Loaded models and caches: never shipped to Ray workers with the stage (they rebuild them).
+TRANSIENT = ("_backends", "_frames", "_scorer", "_embedder")
+
+
 @dataclass(kw_only=True)
 class ModelStage(Stage):
     attempts: int = 3
     _backends: dict[str, Backend] = field(default_factory=dict, init=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for f in dataclasses.fields(self):
+            if f.name in TRANSIENT and f.name not in state:
+                fresh = (
+                    f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+                )
+                setattr(self, f.name, fresh)
+
+    def release(self) -> None:
+        """Drop per-batch caches (frames); called after each batch of clips."""
 
     def calls(self) -> list[ModelCall]:
         raise NotImplementedError
@@ -82,7 +102,8 @@ class ModelStage(Stage):
         return self._backends[call.name]
 
     def ask(self, call: ModelCall, clips: list[dict[str, Any]]) -> list[Outcome]:
-        """One call for every clip, retrying unusable answers."""
+        """One call for every clip, retrying unusable answers (a retry samples anew: see
+        Prompt.attempt)."""
         prompts: dict[int, Prompt] = {}
         outcome: dict[int, Outcome] = {}
         for i, clip in enumerate(clips):
@@ -94,6 +115,8 @@ class ModelStage(Stage):
         for attempt in range(1, self.attempts + 1):
             if not pending:
                 break
+            for i in pending:
+                prompts[i].attempt = attempt - 1
             answers = self.backend_for(call).generate([prompts[i] for i in pending])
             for i, gen in zip(pending, answers, strict=True):
                 outcome[i] = (gen, attempt)

@@ -74,6 +74,19 @@ class Prompt:
     system: str | None = None
     json_schema: dict[str, Any] | None = None  # constrained output, for later stages
     key: str = ""  # e.g. the clip id: seeds sampling, so a re-run gives the same text
+    # 0 on the first try. A retry changes the seed and samples at RETRY_TEMPERATURE at least,
+    # so that a refusal or an unparsable answer is not simply repeated (greedy would be).
+    attempt: int = 0
+
+
+RETRY_TEMPERATURE = 0.7
+
+
+def sampling_for(config: BackendConfig, prompt: Prompt) -> tuple[float, int]:
+    """(temperature, seed) for this try of this prompt."""
+    if prompt.attempt == 0:
+        return config.temperature, config.seed
+    return max(config.temperature, RETRY_TEMPERATURE), config.seed + 7919 * prompt.attempt
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import httpx
 
-from curation.backends.base import BackendConfig, Generation, Prompt
+from curation.backends.base import BackendConfig, Generation, Prompt, sampling_for
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -40,12 +40,13 @@ def request_body(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
     messages.append({"role": "user", "content": content})
+    temperature, seed = sampling_for(config, prompt)
     body: dict[str, Any] = {
         "model": config.model,
         "messages": messages,
         "max_tokens": config.max_tokens,
-        "temperature": config.temperature,
-        "seed": config.seed,
+        "temperature": temperature,
+        "seed": seed,
     }
     if prompt.json_schema is not None:
         body["response_format"] = {

@@ -13,7 +13,13 @@ import json
 import zlib
 from typing import Any
 
-from curation.backends.base import BackendConfig, Generation, Prompt, check_model_available
+from curation.backends.base import (
+    BackendConfig,
+    Generation,
+    Prompt,
+    check_model_available,
+    sampling_for,
+)
 
 
 class TransformersBackend:
@@ -89,10 +95,11 @@ class TransformersBackend:
                 return_dict=True,
                 return_tensors="pt",
             ).to(self._model.device)
-            torch.manual_seed(cfg.seed + zlib.crc32(prompt.key.encode()))
+            temperature, seed = sampling_for(cfg, prompt)
+            torch.manual_seed(seed + zlib.crc32(prompt.key.encode()))
             sampling = (
-                {"do_sample": True, "temperature": cfg.temperature}
-                if cfg.temperature > 0
+                {"do_sample": True, "temperature": temperature}
+                if temperature > 0
                 else {"do_sample": False}
             )
             with torch.inference_mode():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from curation.backends.base import BackendConfig, Generation, Prompt
+from curation.backends.base import BackendConfig, Generation, Prompt, sampling_for
 from curation.backends.openai_backend import request_body
 
 
@@ -54,10 +54,11 @@ def processor_config(config: BackendConfig, images_per_prompt: int):
 def request_row(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
     """One processor input row: chat messages and this row's sampling parameters."""
     body = request_body(config, prompt)
+    temperature, seed = sampling_for(config, prompt)
     sampling: dict[str, Any] = {
         "max_tokens": config.max_tokens,
-        "temperature": config.temperature,
-        "seed": config.seed,
+        "temperature": temperature,
+        "seed": seed,
     }
     if prompt.json_schema is not None:
         sampling["structured_outputs"] = {"json": prompt.json_schema}

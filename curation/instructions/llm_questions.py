@@ -67,6 +67,9 @@ class QuestionWriter:
         if self.embedder is None or self.grounding <= 0 or not pairs:
             return pairs
         lines = [value for value in fields[branch].values() if value]
+        if not lines:
+            self.ungrounded += len(pairs)
+            return []
         support = self.embedder.embed([p.answer for p in pairs]) @ self.embedder.embed(lines).T
         keep = [p for p, s in zip(pairs, support.max(axis=1), strict=True) if s >= self.grounding]
         self.ungrounded += len(pairs) - len(keep)
@@ -84,6 +87,7 @@ class QuestionWriter:
                                                facts=facts(branch, fields)),
                             json_schema=self.schema, key=f"{clip_id}:{branch}")
             for clip_id, fields in clips
+            if facts(branch, fields)  # no facts, nothing to ask about
         }  # fmt: skip
         found: dict[str, list[Pair]] = {}
         given = dict(clips)

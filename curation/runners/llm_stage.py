@@ -26,7 +26,9 @@ Key = tuple[int, int]  # (shard, row in shard)
 def _prepare(call: ModelCall):
     def prepare(row: dict[str, Any]) -> dict[str, Any]:
         try:
-            return {**request_row(call.backend, call.prompt_for(row["clip"])),
+            prompt = call.prompt_for(row["clip"])
+            prompt.attempt = row["_attempt"]
+            return {**request_row(call.backend, prompt),
                     "_key": row["_key"], "_error": ""}  # fmt: skip
         except RuntimeError as exc:
             return {"messages": [], "sampling_params": {}, "_key": row["_key"],
@@ -44,7 +46,9 @@ def _ask(call: ModelCall, attempts: int, items: dict[Key, dict[str, Any]]) -> di
     for attempt in range(1, attempts + 1):
         if not pending:
             break
-        ds = ray.data.from_items([{"_key": list(k), "clip": items[k]} for k in pending])
+        ds = ray.data.from_items(
+            [{"_key": list(k), "clip": items[k], "_attempt": attempt - 1} for k in pending]
+        )
         for row in processor(ds.map(_prepare(call), num_cpus=1)).take_all():
             key = tuple(row["_key"])
             gen = Generation(error=row["_error"]) if row.get("_error") else generation_from_row(row)
@@ -70,15 +74,22 @@ def run_llm_stage(stage: ModelStage, run: RunDir, input_folder: str, shards: lis
             if not rows:
                 continue
         work[shard] = rows
+    if not work:
+        return
     items = {(s, i): clip for s, clips in work.items() for i, clip in enumerate(clips)}
-    keys = list(items)
     answers = []
     for call in stage.calls():
         if call.backend.kind == "vllm":
             answers.append(_ask(call, stage.attempts, items))
-        else:  # e.g. a model behind an OpenAI-compatible server: asked from here
-            asked = stage.ask(call, [items[k] for k in keys])
-            answers.append(dict(zip(keys, asked, strict=True)))
+            continue
+        # Another backend (a model behind an OpenAI-compatible server): asked from here,
+        # a shard at a time so that sampled frames never pile up in the driver.
+        asked: dict[Key, Outcome] = {}
+        for shard, clips in work.items():
+            for i, outcome in enumerate(stage.ask(call, clips)):
+                asked[(shard, i)] = outcome
+            stage.release()
+        answers.append(asked)
     for shard, clips in work.items():
         outcomes = [[a[(shard, i)] for i in range(len(clips))] for a in answers]
         out = stage.finish(clips, outcomes)

@@ -68,7 +68,10 @@ def test_fingerprint_ignores_runner_and_resources_but_not_settings():
         ("boxes.face.kind=ultralytics", "boxes: Value error, face.kind must be one of"),
         ("boxes.person.kind=yolo", "boxes.person.kind: Input should be"),
         ("boxes.min_human_fraction=1.5", "boxes.min_human_fraction"),
-        ("consensus.prompt=merge these", "consensus: Value error, prompt must contain {captions}"),
+        (
+            "consensus.prompt=merge these",
+            "consensus: Value error, prompt must contain ['{captions}']",
+        ),
         ("consensus.method=vote", "consensus.method"),
         (
             "detailed_caption.models=[{name: a, backend: {model: m}}, {name: a, backend: {model: n}}]",
@@ -78,6 +81,9 @@ def test_fingerprint_ignores_runner_and_resources_but_not_settings():
             "detailed_caption.models=[{name: a, backend: {model: m}}]",
             "fewer than min_candidates 2",
         ),
+        ("consensus.prompt=Merge {captions} as {style}", "placeholder other than ['captions']"),
+        ("structure.prompt=Fill {fields}", "prompt must contain ['{caption}']"),
+        ("detailed_caption.min_candidates=1", "below consensus.min_support (2)"),
     ],
 )
 def test_model_stage_settings_fail_with_the_field_named(override, named):

@@ -64,3 +64,11 @@ def test_engine_rows_become_generations():
         {"__inference_error__": "CUDA out of memory", "generated_text": ""}
     )
     assert failed.error == "vllm: CUDA out of memory"
+
+
+def test_a_retry_samples_anew():
+    cfg = BackendConfig(kind="vllm", model="m", temperature=0.0, seed=7)
+    first = request_row(cfg, Prompt("describe", key="c"))["sampling_params"]
+    retry = request_row(cfg, Prompt("describe", key="c", attempt=1))["sampling_params"]
+    assert (first["temperature"], first["seed"]) == (0.0, 7)
+    assert retry["temperature"] >= 0.7 and retry["seed"] != 7  # greedy would repeat itself

@@ -148,7 +148,9 @@ def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
                        {"question": "What does she play?", "answer": "She plays the guitar."}]}  # fmt: skip
     writer._backend = ScriptedBackend({"good:body": json.dumps(pairs), "bad:body": "no json"})
     given = fields(body__clothing="a grey sweater", body__action="sitting")
-    found, failed = writer.ask("body", [("good", given), ("bad", given)])
+    silent = fields(face__emotion="happy")  # nothing about the body: the LLM is not asked
+    found, failed = writer.ask("body", [("good", given), ("bad", given), ("silent", silent)])
+    assert "silent:body" not in writer._backend.calls and "silent" not in found
     assert failed == 1 and writer._backend.calls["bad:body"] == 2  # retried, then counted
     assert [p.answer for p in found["good"]] == ["A grey sweater."]  # the guitar is invented
     assert writer.ungrounded == 1 and found["good"][0].source == "scripted"

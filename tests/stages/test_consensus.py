@@ -88,12 +88,12 @@ def test_consensus_verdicts_from_llm_answers():
         (Generation(text="I'm sorry, I can't help with that."), 3),
         (Generation(error="HTTP 500"), 3),
     ]
-    stage.min_agreement = 0.78  # between the two scores above (asserted in the scorer test)
+    assert stage.min_agreement == 0.75  # the default: between the two scores above
     rows = stage.finish([clip(i) for i in range(5)], [answers]).to_pylist()
     assert [r["reject_reason"] for r in rows] == [
         None, "unsupported_consensus", "empty_consensus", "refused", "consensus_failed",
     ]  # fmt: skip
-    assert rows[0]["consensus"] == SHARED and rows[0]["agreement"] > 0.78
+    assert rows[0]["consensus"] == SHARED and rows[0]["agreement"] > 0.75
     assert rows[1]["consensus"] == ONE_ONLY[0]  # kept for inspection, with the reason
     assert rows[0]["consensus_model"] == "unused" and rows[0]["consensus_attempts"] == 1
     assert "consensus_failed" in stage.retryable_reasons

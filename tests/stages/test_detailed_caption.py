@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pyarrow as pa
 from chat_server import ChatServer
 from helpers import whole_file_clip
@@ -36,6 +38,8 @@ def test_every_model_writes_a_candidate_and_failures_are_recorded(videos, tiny_m
         assert all(c["text"] and c["attempts"] == 1 for c in row["candidates"])
         assert row["candidates"][0]["text"] != row["candidates"][1]["text"]  # seeds differ
         assert len(server.requests) == 1
+        shipped = pickle.loads(pickle.dumps(stage))  # as to a Ray worker: no clients, no frames
+        assert shipped._backends == {} and shipped._frames == {} and stage._backends
 
         server.mode = "error"
         stage.min_candidates = 3
