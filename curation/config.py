@@ -12,10 +12,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from curation.config_base import Resources, Section
+from curation.config_base import (  # noqa: F401  (ConfigError, parse_override: public here)
+    ConfigError,
+    Resources,
+    Section,
+    load_yaml_model,
+    parse_override,
+)
 from curation.config_models import (
     BoxesConfig,
     BriefCaptionConfig,
@@ -37,10 +42,6 @@ STAGE_NAMES = (
     "consensus",
     "structure",
 )
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the field."""
 
 
 class RunnerConfig(Section):
@@ -204,65 +205,8 @@ class PipelineConfig(Section):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`temporal.min_keyframes=3` -> (["temporal", "min_keyframes"], 3); values are YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like section.field=value")
-    key, raw = text.split("=", 1)
-    parts = [p for p in key.strip().split(".") if p]
-    if not parts:
-        raise ConfigError(f"override {text!r} has an empty field name")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from exc
-    return parts, value
-
-
-def _apply_override(data: dict[str, Any], parts: list[str], value: Any) -> None:
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override: {'.'.join(parts[: i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-def _format_error(exc: ValidationError, origin: str) -> str:
-    lines = [f"invalid config ({origin}):"]
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "<top level>"
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"  {field}: {msg}")
-    return "\n".join(lines)
-
-
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PipelineConfig:
     """Load a profile (or the defaults when `path` is None) and apply `--set` overrides."""
-    data: dict[str, Any] = {}
-    origin = "defaults"
-    if path is not None:
-        origin = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
-        data = loaded or {}
-    for text in overrides or []:
-        parts, value = parse_override(text)
-        _apply_override(data, parts, value)
-    if overrides:
-        origin += " with --set " + " ".join(overrides)
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc, origin)) from None
+    return load_yaml_model(PipelineConfig, path, overrides)
