@@ -1,0 +1,119 @@
+"""Ask the omni model about a clip:
+
+    python -m model.infer --checkpoint runs/stage3_joint/final --clip clip.mp4 \\
+        --instruction "What emotion does the person show?" [--modal video_audio|video|audio]
+
+Prints the answer and the three branch weights the gate gave the instruction. `--modal audio`
+uses only the clip's sound (no dummy video), `video` only its frames. The same processor as in
+training prepares frames, audio and the gate's text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from model.build import build_model
+from model.config import BRANCHES, OmniConfig
+from model.data.errors import SampleError
+from model.data.processor import OmniProcessor
+from model.omni import HumanOmniModel
+from model.train.checkpoint import WEIGHTS, load_parts
+
+MODALS = ("video_audio", "video", "audio")
+
+
+def load_checkpoint(
+    checkpoint: str | Path, device: str = "cpu"
+) -> tuple[HumanOmniModel, OmniProcessor]:
+    """The model a training stage saved: pretrained components from their sources, the parts
+    the checkpoint holds from it."""
+    from safetensors import safe_open
+
+    folder = Path(checkpoint)
+    if not (folder / WEIGHTS).is_file():
+        raise FileNotFoundError(f"{folder} is not a checkpoint (no {WEIGHTS})")
+    cfg = OmniConfig.load(folder / "omni_config.json")
+    processor = OmniProcessor.from_config(cfg)
+    model = build_model(cfg, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
+    with safe_open(str(folder / WEIGHTS), "pt") as fh:
+        parts = json.loads(fh.metadata()["parts"])
+    load_parts(model, folder, parts)
+    return model.to(device).eval(), processor
+
+
+def ask(
+    model: HumanOmniModel,
+    processor: OmniProcessor,
+    clip: str,
+    instruction: str,
+    modal: str = "video_audio",
+    max_new_tokens: int = 128,
+) -> tuple[str, dict[str, float] | None]:
+    """The answer, and the branch weights (None without video)."""
+    if modal not in MODALS:
+        raise ValueError(f"modal must be one of {MODALS}")
+    device = next(model.parameters()).device
+    use_video, use_audio = modal != "audio", modal != "video"
+    tags = ("<video>\n" if use_video else "") + ("<audio>\n" if use_audio else "")
+    conversation = [{"from": "human", "value": tags + instruction}]
+    ids = torch.tensor([processor.prompt_ids(conversation)], device=device)
+    media = {}
+    if use_video:
+        gate = torch.tensor([processor.gate_ids(conversation)], device=device)
+        media |= {
+            "pixel_values": processor.video(clip).unsqueeze(0).to(device),
+            "gate_input_ids": gate,
+            "gate_attention_mask": torch.ones_like(gate),
+        }
+    if use_audio:
+        media["audio_features"] = processor.audio(clip).unsqueeze(0).to(device)
+    out, weights = model.generate(ids, torch.ones_like(ids), max_new_tokens, **media)
+    answer = processor.decode(out[0], skip_special_tokens=True).strip()
+    if weights is None:
+        return answer, None
+    return answer, {b: float(w) for b, w in zip(BRANCHES, weights[0], strict=True)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checkpoint", required=True, help="a stage's checkpoint folder")
+    parser.add_argument(
+        "--clip", required=True, help="a video (or, with --modal audio, audio) file"
+    )
+    parser.add_argument("--instruction", required=True)
+    parser.add_argument("--modal", choices=MODALS, default="video_audio")
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    args = parser.parse_args(argv)
+    if not Path(args.clip).is_file():
+        print(f"error: clip not found: {args.clip}", file=sys.stderr)
+        return 2
+    model, processor = load_checkpoint(args.checkpoint, args.device)
+    try:
+        answer, weights = ask(
+            model, processor, args.clip, args.instruction, args.modal, args.max_new_tokens
+        )
+    except SampleError as exc:  # e.g. --modal video_audio on a clip without sound
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"answer": answer, "branch_weights": weights}))
+        return 0
+    print(f"answer: {answer}")
+    if weights is None:
+        print("branch weights: none (no video)")
+    else:
+        print("branch weights: " + ", ".join(f"{b} {w:.3f}" for b, w in weights.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Checkpoints: parts as safetensors, plus what an exact resume needs.
+
+A checkpoint folder holds
+- `model.safetensors`: the parameters of the parts this run trained or loaded from earlier
+  stages, named as in the model (`face_projector.mlp.0.weight`, `llm.model.layers.0...`);
+  frozen pretrained towers come from their sources and are not copied;
+- `omni_config.json` and `train_config.json`: what built the model and what trained it;
+- `optimizer.pt`, `scheduler.pt`, `rng.pt` and `trainer_state.json` (step, counters): resuming
+  from them continues the same loss curve.
+A later stage loads parts by name (`init_from`), so stage 1's projectors load into stage 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS = "model.safetensors"
+STATE = "trainer_state.json"
+
+
+def part_state(state_dict: dict[str, torch.Tensor], parts: list[str]) -> dict[str, torch.Tensor]:
+    prefixes = tuple(f"{p}." for p in parts)
+    return {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
+
+
+def save_weights(path: Path, state_dict: dict[str, torch.Tensor], parts: list[str]) -> None:
+    tensors = {
+        k: v.detach().to("cpu").contiguous() for k, v in part_state(state_dict, parts).items()
+    }
+    save_file(tensors, str(path), metadata={"parts": json.dumps(sorted(parts))})
+
+
+def load_parts(model: nn.Module, checkpoint: str | Path, parts: list[str]) -> list[str]:
+    """Copy the named parts from a checkpoint into `model`; every parameter must be present."""
+    path = Path(checkpoint) / WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint weights at {path}")
+    saved = part_state(load_file(str(path)), parts)
+    own = part_state(dict(model.named_parameters()), parts)
+    missing = sorted(set(own) - set(saved))
+    if missing:
+        found = sorted({k.split(".")[0] for k in load_file(str(path))})
+        raise ValueError(
+            f"{path} lacks {len(missing)} parameters of {parts} (e.g. {missing[0]}); "
+            f"it holds the parts {found}"
+        )
+    with torch.no_grad():
+        for name, param in own.items():
+            if saved[name].shape != param.shape:
+                raise ValueError(
+                    f"{path}: {name} has shape {tuple(saved[name].shape)}, "
+                    f"the model {tuple(param.shape)} (another model size?)"
+                )
+            param.copy_(saved[name].to(param.dtype))
+    return sorted(own)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def write_checkpoint(
+    folder: Path,
+    *,
+    model_state: dict[str, torch.Tensor],
+    parts: list[str],
+    optimizer_state: dict[str, Any],
+    scheduler_state: dict[str, Any],
+    trainer_state: dict[str, Any],
+    omni_config: dict[str, Any],
+    train_config: dict[str, Any],
+) -> Path:
+    """Write to a temporary folder, then rename: a checkpoint is complete or absent."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_weights(tmp / WEIGHTS, model_state, parts)
+    torch.save(optimizer_state, tmp / "optimizer.pt")
+    torch.save(scheduler_state, tmp / "scheduler.pt")
+    torch.save(rng_state(), tmp / "rng.pt")
+    (tmp / STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
+    (tmp / "omni_config.json").write_text(json.dumps(omni_config, indent=2) + "\n")
+    (tmp / "train_config.json").write_text(json.dumps(train_config, indent=2) + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+
+def mark_final(folder: Path) -> Path:
+    """`<output>/final` names the finished stage's checkpoint (what `init_from` points at)."""
+    link = folder.parent.parent / "final"
+    tmp = link.with_name(".final.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(folder.relative_to(link.parent))
+    os.replace(tmp, link)
+    return link
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    """The newest complete `step-*` checkpoint under output_dir/checkpoints."""
+    folder = output_dir / "checkpoints"
+    steps = sorted(folder.glob("step-*")) if folder.is_dir() else []
+    complete = [p for p in steps if (p / STATE).is_file()]
+    return complete[-1] if complete else None
+
+
+def read_trainer_state(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / STATE).read_text())

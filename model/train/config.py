@@ -1,0 +1,132 @@
+"""Typed training config: one recipe, the stages are YAML files in configs/train/.
+
+A stage file says which data, which parts train (every other part is frozen), the learning
+rate and steps, and which parts to load from earlier stages' checkpoints by name. Unknown keys
+and bad values fail before any work, naming the field (`optim.lr: ...`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from curation.config_base import Section, load_yaml_model
+from model.config import PARTS
+from model.sizes import SIZES
+
+# Parameter-free or frozen-by-design parts never train.
+_NEVER_TRAINED = {"compressor"}
+
+
+class ModelSection(Section):
+    size: str = Field("tiny", description="a named size: " + ", ".join(SIZES))
+    # For the tiny size: where its random-weight components live (built there when missing).
+    tiny_dir: str = "models/tiny/omni"
+
+    @field_validator("size")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SIZES:
+            raise ValueError(f"unknown size {value!r}; one of {', '.join(SIZES)}")
+        return value
+
+
+class InitFrom(Section):
+    """Parts to load, by name, from an earlier stage's checkpoint folder."""
+
+    checkpoint: str
+    parts: list[str] = Field(min_length=1)
+
+    @field_validator("parts")
+    @classmethod
+    def _parts(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PARTS]
+        if unknown:
+            raise ValueError(f"unknown parts {unknown}; parts are {', '.join(PARTS)}")
+        return value
+
+
+class DataSection(Section):
+    # Exported HumanOmni JSON/JSONL, instruction Parquet folders, or audio-text JSON/Parquet.
+    # `{run}` in a path is replaced by the --run argument (data_manifests/<run>/...).
+    train: list[str] = Field(min_length=1)
+    media_root: str | None = None
+    default_audio_instruction: str = "Describe the audio."
+    # Stage 3: a copy without audio of this fraction of clips that have audio (1.0: every one).
+    drop_audio_rate: float = Field(0.0, ge=0, le=1)
+    max_text_tokens: int = Field(2048, ge=16)
+    on_error: Literal["skip", "fail"] = "skip"
+    num_workers: int = Field(2, ge=0)
+    shuffle: bool = True
+
+
+class OptimSection(Section):
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0)
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+
+
+class ScheduleSection(Section):
+    steps: int = Field(ge=1, description="optimizer steps")
+    micro_batch_size: int = Field(1, ge=1, description="samples per worker per forward")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+
+
+class DistributedSection(Section):
+    # 0: one process, no Ray. ≥1: Ray Train's TorchTrainer with that many workers.
+    workers: int = Field(0, ge=0)
+    use_gpu: bool = False
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    cpus_per_worker: float = Field(1.0, gt=0)
+
+
+class TrainConfig(Section):
+    name: str
+    model: ModelSection = ModelSection()
+    init_from: list[InitFrom] = []
+    trainable: list[str] = Field(min_length=1, description="parts that train; the rest freeze")
+    data: DataSection
+    optim: OptimSection
+    schedule: ScheduleSection
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    gradient_checkpointing: bool = True
+    output_dir: str = "runs/{name}"
+    save_every: int = Field(0, ge=0, description="steps between checkpoints; 0: only at the end")
+    log_every: int = Field(1, ge=1)
+    tensorboard: bool = True
+    seed: int = 0
+    distributed: DistributedSection = DistributedSection()
+
+    @field_validator("trainable")
+    @classmethod
+    def _trainable(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PARTS]
+        if unknown:
+            raise ValueError(f"unknown parts {unknown}; parts are {', '.join(PARTS)}")
+        fixed = sorted(set(value) & _NEVER_TRAINED)
+        if fixed:
+            raise ValueError(f"{fixed} have no parameters to train")
+        return value
+
+    @model_validator(mode="after")
+    def _fsdp_needs_gpus(self) -> TrainConfig:
+        d = self.distributed
+        if d.workers > 1 and d.strategy == "fsdp" and not d.use_gpu:
+            raise ValueError("distributed.strategy fsdp needs use_gpu: true (ddp on CPU)")
+        return self
+
+    def global_batch(self, world_size: int) -> int:
+        return self.schedule.micro_batch_size * self.schedule.grad_accum * world_size
+
+    def output_path(self) -> Path:
+        return Path(self.output_dir.format(name=self.name))
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    return load_yaml_model(TrainConfig, path, overrides)

@@ -1,0 +1,224 @@
+"""The training recipe: every stage runs this loop; the stage's YAML decides what it does.
+
+Losses are summed over the supervised tokens of the whole global batch (all micro-batches of
+all workers) and divided by that batch's token count, so one process and N workers compute the
+same loss and the same update for the same global batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_state_dict,
+    set_optimizer_state_dict,
+)
+
+from model.build import build_model
+from model.config import PARTS, OmniConfig
+from model.data.processor import OmniProcessor
+from model.omni import HumanOmniModel
+from model.sizes import SIZES, omni_tiny
+from model.splice import IGNORE_INDEX
+from model.tiny import ensure_tiny_components
+from model.train import checkpoint as ckpt
+from model.train.config import TrainConfig
+from model.train.data import build_loader
+from model.train.dist import Dist, current, wrap
+from model.train.freeze import set_trainable
+from model.train.metrics import MetricsLogger, gate_stats
+from model.train.optim import build_optimizer, build_scheduler
+
+_FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+@dataclass
+class TrainResult:
+    losses: list[float] = field(default_factory=list)  # one per step run by this call
+    first_step: int = 0
+    checkpoint: Path | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    tokens_per_s: float = 0.0
+    model: HumanOmniModel | None = None  # the trained model (unwrapped), for callers in-process
+
+
+def omni_config_for(cfg: TrainConfig) -> OmniConfig:
+    if cfg.model.size == "tiny":
+        return omni_tiny(ensure_tiny_components(cfg.model.tiny_dir))
+    return SIZES[cfg.model.size]()
+
+
+def saved_parts(cfg: TrainConfig) -> list[str]:
+    """What a checkpoint of this stage holds: what it trains plus what it carried in."""
+    carried = {p for init in cfg.init_from for p in init.parts}
+    return [p for p in PARTS if p in set(cfg.trainable) | carried]
+
+
+def prepare_model(
+    cfg: TrainConfig, omni: OmniConfig, processor: OmniProcessor, resume_from: Path | None
+) -> HumanOmniModel:
+    torch.manual_seed(cfg.seed)  # new modules start identical on every worker
+    model = build_model(omni, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
+    for init in cfg.init_from:
+        ckpt.load_parts(model, init.checkpoint, init.parts)
+    if resume_from is not None:
+        ckpt.load_parts(model, resume_from, saved_parts(cfg))
+    set_trainable(model, cfg.trainable)
+    return model
+
+
+def _precision(cfg: TrainConfig, dist: Dist) -> contextlib.AbstractContextManager:
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dist.device.type == "cuda")
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dist.device.type, dtype=torch.bfloat16)
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+_MODEL_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "labels",
+    "pixel_values",
+    "audio_features",
+    "gate_input_ids",
+    "gate_attention_mask",
+)
+
+
+def _zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """A loss of 0 that touches every trainable parameter: a worker whose micro-batch was all
+    skipped samples still joins the gradient all-reduce, so no worker waits for it forever."""
+    return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+
+
+def train(
+    cfg: TrainConfig, *, run: str = "sample", resume: bool = True, stop_at: int | None = None
+) -> TrainResult:
+    """Run (or resume) one stage. `stop_at`: stop after that step with a checkpoint, as a
+    pre-empted job would; a later call resumes there."""
+    dist = current(cfg.distributed.use_gpu)
+    out_dir = cfg.output_path()
+    omni = omni_config_for(cfg)
+    resume_from = ckpt.latest_checkpoint(out_dir) if resume else None
+    start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
+    loader, processor = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
+    model = prepare_model(cfg, omni, processor, resume_from)
+    if cfg.gradient_checkpointing:
+        model.llm.gradient_checkpointing_enable({"use_reentrant": False})
+    model.to(dist.device)
+    model.train()
+    for part in PARTS:  # frozen parts run as at inference (no dropout)
+        module = getattr(model, part)
+        if module is not None and part not in cfg.trainable:
+            module.eval()
+    engine = wrap(model, dist, cfg.distributed.strategy)
+    optimizer = build_optimizer(engine, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, cfg.schedule.steps)
+    state = {"step": 0, "skipped": {}, "samples": 0}
+    if resume_from is not None:
+        osd = torch.load(resume_from / "optimizer.pt", weights_only=False)
+        set_optimizer_state_dict(
+            engine, optimizer, osd, options=StateDictOptions(full_state_dict=True)
+        )
+        scheduler.load_state_dict(torch.load(resume_from / "scheduler.pt", weights_only=False))
+        ckpt.set_rng_state(torch.load(resume_from / "rng.pt", weights_only=False))
+        state = ckpt.read_trainer_state(resume_from)
+        if dist.is_main:
+            print(f"resuming {cfg.name} from {resume_from} (step {state['step']})", flush=True)
+
+    logger = MetricsLogger(out_dir, dist.is_main, cfg.tensorboard)
+    result = TrainResult(first_step=start)
+    batches = iter(loader)
+    last = min(cfg.schedule.steps, stop_at) if stop_at is not None else cfg.schedule.steps
+    total_tokens, total_time = 0.0, 0.0
+    for step in range(start, last):
+        t0 = time.perf_counter()
+        micro = [next(batches) for _ in range(cfg.schedule.grad_accum)]
+        for batch in micro:
+            for _, reason in batch["skipped"]:
+                state["skipped"][reason] = state["skipped"].get(reason, 0) + 1
+        local_targets = sum(
+            int((b["labels"] != IGNORE_INDEX).sum()) for b in micro if not b["empty"]
+        )
+        (global_targets,) = dist.all_sum([float(local_targets)])
+        loss_sum, tokens, weights = 0.0, 0, []
+        for i, batch in enumerate(micro):
+            sync = i == len(micro) - 1 or not hasattr(engine, "no_sync")
+            with contextlib.nullcontext() if sync else engine.no_sync(), _precision(cfg, dist):
+                if batch["empty"] or global_targets == 0:
+                    loss = _zero_loss(engine)
+                else:
+                    inputs = {k: batch[k] for k in _MODEL_KEYS if batch.get(k) is not None}
+                    out = engine(**_to(inputs, dist.device))
+                    loss = out.loss_sum * (dist.world_size / global_targets)
+                    loss_sum += float(out.loss_sum.detach())
+                    tokens += out.input_tokens
+                    if out.gate_weights is not None:
+                        weights.append(out.gate_weights)
+            loss.backward()
+        grad_norm = _clip(engine, cfg)
+        optimizer.step()
+        lr = scheduler.get_last_lr()[0]
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        elapsed = time.perf_counter() - t0
+        loss_total, tokens_total = dist.all_sum([loss_sum, float(tokens)])
+        step_loss = loss_total / max(global_targets, 1.0)
+        result.losses.append(step_loss)
+        state["step"] = step + 1
+        state["samples"] += cfg.global_batch(dist.world_size)
+        total_tokens, total_time = total_tokens + tokens_total, total_time + elapsed
+        if (step + 1) % cfg.log_every == 0 or step + 1 == last:
+            metrics = {"loss": step_loss, "lr": lr, "grad_norm": grad_norm}
+            metrics |= {"tokens_per_s": tokens_total / elapsed, **gate_stats(weights)}
+            metrics |= {"skipped": sum(state["skipped"].values())}
+            logger.log(step + 1, metrics)
+        if step + 1 == last or (cfg.save_every and (step + 1) % cfg.save_every == 0):
+            result.checkpoint = _save(engine, optimizer, scheduler, cfg, omni, state, dist)
+    logger.close()
+    result.skipped = dict(state["skipped"])
+    result.tokens_per_s = total_tokens / total_time if total_time else 0.0
+    result.model = model
+    if dist.is_main and result.skipped:
+        print(f"skipped samples by reason: {result.skipped}", flush=True)
+    return result
+
+
+def _clip(engine: torch.nn.Module, cfg: TrainConfig) -> float:
+    params = [p for p in engine.parameters() if p.requires_grad]
+    if cfg.optim.max_grad_norm is None:
+        norms = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+        return float(torch.stack(norms).norm()) if norms else 0.0
+    if hasattr(engine, "clip_grad_norm_"):  # FSDP computes the norm over all shards
+        return float(engine.clip_grad_norm_(cfg.optim.max_grad_norm))
+    return float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.max_grad_norm))
+
+
+def _save(engine, optimizer, scheduler, cfg, omni, state, dist) -> Path:
+    model_state, optim_state = get_state_dict(engine, optimizer, options=_FULL)
+    folder = cfg.output_path() / "checkpoints" / f"step-{state['step']:07d}"
+    if dist.is_main:
+        ckpt.write_checkpoint(
+            folder,
+            model_state=model_state,
+            parts=saved_parts(cfg),
+            optimizer_state=optim_state,
+            scheduler_state=scheduler.state_dict(),
+            trainer_state=state,
+            omni_config=omni.to_dict(),
+            train_config=cfg.model_dump(mode="json"),
+        )
+        print(f"checkpoint: {folder}", flush=True)
+        if state["step"] == cfg.schedule.steps:
+            ckpt.mark_final(folder)
+    dist.barrier()
+    return folder

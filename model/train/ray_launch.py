@@ -1,0 +1,73 @@
+"""Multi-worker training on Ray Train's TorchTrainer: the same `train` loop in every worker.
+
+Ray Train starts the workers, sets up the process group (gloo on CPU, NCCL on GPU) and places
+them on the cluster (`RAY_ADDRESS`, or a local Ray); the loop wraps the model in DDP or FSDP.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from model.train.config import TrainConfig
+from model.train.loop import TrainResult
+
+
+def _worker(config: dict[str, Any]) -> None:
+    import ray.train
+
+    from model.train.loop import train
+
+    os.chdir(config["cwd"])  # relative paths in the stage YAML mean the same on every worker
+    cfg = TrainConfig.model_validate(config["cfg"])
+    result = train(cfg, run=config["run"], resume=config["resume"], stop_at=config["stop_at"])
+    ray.train.report(
+        {
+            "losses": result.losses,
+            "first_step": result.first_step,
+            "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+            "skipped": result.skipped,
+            "tokens_per_s": result.tokens_per_s,
+        }
+    )
+
+
+def train_with_ray(
+    cfg: TrainConfig, *, run: str = "sample", resume: bool = True, stop_at: int | None = None
+) -> TrainResult:
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+    d = cfg.distributed
+    trainer = TorchTrainer(
+        _worker,
+        train_loop_config={
+            "cfg": cfg.model_dump(mode="json"),
+            "run": run,
+            "resume": resume,
+            "stop_at": stop_at,
+            "cwd": os.getcwd(),
+        },
+        scaling_config=ScalingConfig(
+            num_workers=d.workers,
+            use_gpu=d.use_gpu,
+            resources_per_worker={"CPU": d.cpus_per_worker, **({"GPU": 1} if d.use_gpu else {})},
+        ),
+        torch_config=TorchConfig(backend="nccl" if d.use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=cfg.name, storage_path=str((cfg.output_path() / "ray").resolve())
+        ),
+    )
+    metrics = trainer.fit().metrics  # rank 0's report
+    checkpoint = metrics.get("checkpoint")
+    return TrainResult(
+        losses=list(metrics["losses"]),
+        first_step=int(metrics["first_step"]),
+        checkpoint=Path(checkpoint) if checkpoint else None,
+        skipped=dict(metrics["skipped"]),
+        tokens_per_s=float(metrics["tokens_per_s"]),
+    )

@@ -1,0 +1,193 @@
+"""The trainer on the tiny model, one CPU process: configs, loss, freezing, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from train_fixtures import AUDIO_TEXT, tiny_stage, write_exports
+
+from curation.config_base import ConfigError
+from model.config import PARTS
+from model.data.processor import OmniProcessor
+from model.infer import ask, load_checkpoint
+from model.train.config import load_train_config
+from model.train.loop import omni_config_for, prepare_model, train
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").rglob("*.yaml"))
+STAGES = [
+    "stage1_face",
+    "stage1_body",
+    "stage1_interaction",
+    "stage1_visual",
+    "stage2_audio",
+    "stage3_joint",
+]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    return write_exports(tmp_path_factory.mktemp("run"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_every_shipped_train_config_validates(path):
+    cfg = load_train_config(path)
+    assert set(cfg.trainable) <= set(PARTS)
+
+
+def test_bad_train_config_names_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\ntrainable: [face_projector, wings]\ndata: {train: [a.json]}\n"
+        "optim: {lr: -1}\nschedule: {steps: 3}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_train_config(bad)
+    assert "trainable: " in str(err.value) and "wings" in str(err.value)
+    assert "optim.lr: " in str(err.value)
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_trains_exactly_its_configured_parts(stage, exports, tiny_dir, tmp_path):
+    cfg = tiny_stage(
+        stage, tiny_dir, tmp_path, exports, "init_from=[]", "schedule.micro_batch_size=4", steps=2
+    )
+    omni = omni_config_for(cfg)
+    before = _snapshot(prepare_model(cfg, omni, OmniProcessor.from_config(omni), None))
+    result = train(cfg)
+    after = _snapshot(result.model)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    trained = {k for k in before if k.split(".")[0] in cfg.trainable}
+    assert changed <= trained, f"frozen parameters changed: {sorted(changed - trained)[:5]}"
+    # Every trainable tensor moved (buffers such as position ids never do).
+    params = {k for k, _ in result.model.named_parameters()}
+    assert (trained & params) - changed == set()
+
+
+@pytest.mark.slow
+def test_thirty_steps_lower_the_loss(exports, tiny_dir, tmp_path):
+    cfg = tiny_stage("stage3_joint", tiny_dir, tmp_path, exports, "init_from=[]", steps=30)
+    losses = train(cfg).losses
+    assert len(losses) == 30
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 1.0, losses
+
+
+@pytest.mark.slow
+def test_save_load_gives_identical_logits_and_inference_runs(exports, tiny_dir, tmp_path):
+    cfg = tiny_stage("stage3_joint", tiny_dir, tmp_path, exports, "init_from=[]", steps=3)
+    result = train(cfg)
+    final = cfg.output_path() / "final"
+    assert final.resolve() == result.checkpoint.resolve()
+    loaded, processor = load_checkpoint(final)
+    trained = result.model.eval()
+    conversation = [{"from": "human", "value": "<video>\n<audio>\nWhat is happening?"}]
+    ids = torch.tensor([processor.prompt_ids(conversation)])
+    gate = torch.tensor([processor.gate_ids(conversation)])
+    media = {
+        "pixel_values": torch.randn(1, 8, 3, 84, 84),
+        "audio_features": torch.randn(1, 16, 100),
+        "gate_input_ids": gate,
+        "gate_attention_mask": torch.ones_like(gate),
+    }
+    with torch.no_grad():
+        a = trained(ids, torch.ones_like(ids), **media).logits
+        b = loaded(ids, torch.ones_like(ids), **media).logits
+    assert torch.equal(a, b)
+    video = Path(json.loads((exports / "mixed.json").read_text())[-1]["video"])
+    for modal in ("video_audio", "video", "audio"):
+        answer, weights = ask(loaded, processor, str(video), "What is happening?", modal, 3)
+        assert isinstance(answer, str)
+        assert (weights is None) == (modal == "audio")
+        if weights:
+            assert sum(weights.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.slow
+def test_stage1_checkpoint_loads_into_stage3_by_name(exports, tiny_dir, tmp_path):
+    face = tiny_stage("stage1_face", tiny_dir, tmp_path, exports, steps=2)
+    train(face)
+    final = face.output_path() / "final"
+    saved = load_file(str(final / "model.safetensors"))
+    assert {k.split(".")[0] for k in saved} == {"face_projector"}
+    joint = tiny_stage(
+        "stage3_joint",
+        tiny_dir,
+        tmp_path,
+        exports,
+        f"init_from=[{{checkpoint: '{final}', parts: [face_projector]}}]",
+        steps=1,
+    )
+    omni = omni_config_for(joint)
+    model = prepare_model(joint, omni, OmniProcessor.from_config(omni), None)
+    own = dict(model.named_parameters())
+    for name, tensor in saved.items():
+        assert torch.equal(own[name], tensor), name
+    missing = tiny_stage(
+        "stage3_joint",
+        tiny_dir,
+        tmp_path,
+        exports,
+        f"init_from=[{{checkpoint: '{final}', parts: [gate]}}]",
+    )
+    with pytest.raises(ValueError, match="lacks .* parameters of \\['gate'\\]"):
+        prepare_model(missing, omni, OmniProcessor.from_config(omni), None)
+
+
+@pytest.mark.slow
+def test_resume_continues_the_same_loss_curve(exports, tiny_dir, tmp_path):
+    whole = tiny_stage("stage1_visual", tiny_dir, tmp_path / "a", exports, "init_from=[]", steps=6)
+    expected = train(whole).losses
+    split = tiny_stage("stage1_visual", tiny_dir, tmp_path / "b", exports, "init_from=[]", steps=6)
+    head = train(split, stop_at=3)
+    tail = train(split)  # resumes from step 3
+    assert head.first_step == 0 and tail.first_step == 3
+    assert head.losses + tail.losses == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_sample_that_fails_to_load_is_counted_or_fails_loudly(exports, tiny_dir, tmp_path):
+    broken = json.loads((exports / "face.json").read_text())
+    broken[0]["video"] = str(tmp_path / "gone.mp4")
+    path = tmp_path / "face_broken.json"
+    path.write_text(json.dumps(broken))
+    cfg = tiny_stage(
+        "stage1_face",
+        tiny_dir,
+        tmp_path,
+        exports,
+        f"data.train=['{path}']",
+        "data.shuffle=false",
+        steps=2,
+    )
+    result = train(cfg)
+    assert sum(result.skipped.values()) >= 1 and len(result.losses) == 2
+    strict = tiny_stage(
+        "stage1_face",
+        tiny_dir,
+        tmp_path / "strict",
+        exports,
+        f"data.train=['{path}']",
+        "data.shuffle=false",
+        "data.on_error=fail",
+        steps=2,
+    )
+    with pytest.raises(Exception, match="gone.mp4|missing"):
+        train(strict)
+
+
+def test_stage2_reads_audio_text_data(tiny_dir, tmp_path):
+    cfg = tiny_stage("stage2_audio", tiny_dir, tmp_path, AUDIO_TEXT.parent, steps=1)
+    result = train(cfg)
+    assert result.losses and not result.skipped
+    saved = load_file(str(cfg.output_path() / "final" / "model.safetensors"))
+    assert {k.split(".")[0] for k in saved} == {"audio_projector"}
