@@ -59,11 +59,16 @@ def build_model(
     pretrained: bool = True,
     dtype: torch.dtype = torch.float32,
     token_ids: dict[str, int] | None = None,
+    vocab_size: int | None = None,
 ) -> HumanOmniModel:
-    """The omni model; `token_ids` maps "video"/"audio" to the tokenizer's placeholder ids."""
+    """The omni model; `token_ids` maps "video"/"audio" to the tokenizer's placeholder ids, and
+    `vocab_size` is the tokenizer's length (with the omni tokens added)."""
     parts = load_components(cfg, pretrained, dtype)
     vision = VisionTower(parts["siglip"], cfg.vision_feature_layer)
     llm = parts["llm"]
+    if vocab_size is not None and vocab_size > llm.get_input_embeddings().num_embeddings:
+        # Qwen2.5's embedding tables have spare rows for the added tokens; others may not.
+        llm.resize_token_embeddings(vocab_size)
     audio = AudioEncoder(parts["whisper"], cfg.audio_pool)
     bert = parts["bert"]
     dv, d = vision.hidden_size, llm.config.hidden_size

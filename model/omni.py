@@ -78,6 +78,10 @@ class HumanOmniModel(nn.Module):
         self.llm = llm
         self.video_token_id = video_token_id
         self.audio_token_id = audio_token_id
+        # Under FSDP every worker must run every sharded module in every step (each runs
+        # collectives); a batch without video or audio then runs that path on a blank input
+        # and adds 0 × its output to the loss. Set by the trainer; off for inference.
+        self.run_every_branch = False
 
     # -- encoders -------------------------------------------------------------------------
     def branch_weights(self, gate_input_ids: torch.Tensor, gate_attention_mask: torch.Tensor):
@@ -148,7 +152,27 @@ class HumanOmniModel(nn.Module):
                 placeholders |= input_ids == token
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
         embeds, mask, labels = splice(embeds, input_ids, attention_mask, labels, blocks)
+        if self.run_every_branch:
+            embeds = embeds + self._idle_branches(pixel_values is None, audio_features is None)
         return embeds, mask, labels, weights
+
+    def _idle_branches(self, video: bool, audio: bool) -> torch.Tensor:
+        """0 × the output of the paths this batch does not use, run on blank inputs."""
+        device = self.llm.get_input_embeddings().weight.device
+        total = torch.zeros((), device=device)
+        if video:
+            size, frames = self.vision.image_size, self.config.num_frames
+            blank = torch.zeros(1, frames, 3, size, size, device=device)
+            ids = torch.zeros(1, 1, dtype=torch.long, device=device)
+            tokens, _ = self.encode_video(blank, ids, torch.ones_like(ids))
+            total = total + tokens.sum() * 0.0
+        if audio:
+            whisper = self.audio_encoder.model.config
+            blank = torch.zeros(
+                1, whisper.num_mel_bins, 2 * whisper.max_source_positions, device=device
+            )
+            total = total + self.encode_audio(blank).sum() * 0.0
+        return total
 
     def _token_id(self, kind: str) -> int:
         token = self.video_token_id if kind == "video" else self.audio_token_id

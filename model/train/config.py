@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from curation.config_base import Section, load_yaml_model
 from model.config import PARTS
@@ -82,6 +82,8 @@ class DistributedSection(Section):
     # 0: one process, no Ray. ≥1: Ray Train's TorchTrainer with that many workers.
     workers: int = Field(0, ge=0)
     use_gpu: bool = False
+    # ddp: a replica per worker; fsdp: parameters, gradients and optimizer state sharded
+    # (the 7B stages). Both run on CPU (gloo) too.
     strategy: Literal["ddp", "fsdp"] = "ddp"
     cpus_per_worker: float = Field(1.0, gt=0)
 
@@ -113,13 +115,6 @@ class TrainConfig(Section):
         if fixed:
             raise ValueError(f"{fixed} have no parameters to train")
         return value
-
-    @model_validator(mode="after")
-    def _fsdp_needs_gpus(self) -> TrainConfig:
-        d = self.distributed
-        if d.workers > 1 and d.strategy == "fsdp" and not d.use_gpu:
-            raise ValueError("distributed.strategy fsdp needs use_gpu: true (ddp on CPU)")
-        return self
 
     def global_batch(self, world_size: int) -> int:
         return self.schedule.micro_batch_size * self.schedule.grad_accum * world_size

@@ -112,6 +112,7 @@ def train(
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
     loader, processor = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
     model = prepare_model(cfg, omni, processor, resume_from)
+    model.run_every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable({"use_reentrant": False})
     model.to(dist.device)

@@ -6,12 +6,15 @@ them on the cluster (`RAY_ADDRESS`, or a local Ray); the loop wraps the model in
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 from model.train.config import TrainConfig
 from model.train.loop import TrainResult
+
+RESULT_FILE = "last_result.json"
 
 
 def _worker(config: dict[str, Any]) -> None:
@@ -22,15 +25,17 @@ def _worker(config: dict[str, Any]) -> None:
     os.chdir(config["cwd"])  # relative paths in the stage YAML mean the same on every worker
     cfg = TrainConfig.model_validate(config["cfg"])
     result = train(cfg, run=config["run"], resume=config["resume"], stop_at=config["stop_at"])
-    ray.train.report(
-        {
+    if ray.train.get_context().get_world_rank() == 0:
+        # The driver reads rank 0's result from a file: the checkpoints live on shared storage
+        # anyway, and Ray Train keeps reported metrics only alongside Ray checkpoints.
+        summary = {
             "losses": result.losses,
             "first_step": result.first_step,
             "checkpoint": str(result.checkpoint) if result.checkpoint else None,
             "skipped": result.skipped,
             "tokens_per_s": result.tokens_per_s,
         }
-    )
+        (cfg.output_path() / RESULT_FILE).write_text(json.dumps(summary))
 
 
 def train_with_ray(
@@ -62,7 +67,10 @@ def train_with_ray(
             name=cfg.name, storage_path=str((cfg.output_path() / "ray").resolve())
         ),
     )
-    metrics = trainer.fit().metrics  # rank 0's report
+    result_file = cfg.output_path() / RESULT_FILE
+    result_file.unlink(missing_ok=True)
+    trainer.fit()  # raises if a worker failed
+    metrics = json.loads(result_file.read_text())
     checkpoint = metrics.get("checkpoint")
     return TrainResult(
         losses=list(metrics["losses"]),
