@@ -94,10 +94,12 @@ _MODEL_KEYS = (
 )
 
 
-def _zero_loss(model: torch.nn.Module) -> torch.Tensor:
-    """A loss of 0 that touches every trainable parameter: a worker whose micro-batch was all
-    skipped samples still joins the gradient all-reduce, so no worker waits for it forever."""
-    return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+def _blank_batch(pad_id: int) -> dict:
+    """One padding token, nothing supervised: a worker whose micro-batch was all skipped
+    samples still runs a forward and backward (loss 0), so it joins every collective of
+    DDP/FSDP and no other worker waits for it forever; the optimizer step still happens."""
+    ids = torch.tensor([[pad_id]])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids * 0 - 100}
 
 
 def train(
@@ -112,7 +114,7 @@ def train(
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
     loader, processor = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
     model = prepare_model(cfg, omni, processor, resume_from)
-    model.run_every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
+    every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable({"use_reentrant": False})
     model.to(dist.device)
@@ -155,16 +157,18 @@ def train(
         for i, batch in enumerate(micro):
             sync = i == len(micro) - 1 or not hasattr(engine, "no_sync")
             with contextlib.nullcontext() if sync else engine.no_sync(), _precision(cfg, dist):
-                if batch["empty"] or global_targets == 0:
-                    loss = _zero_loss(engine)
-                else:
-                    inputs = {k: batch[k] for k in _MODEL_KEYS if batch.get(k) is not None}
-                    out = engine(**_to(inputs, dist.device))
-                    loss = out.loss_sum * (dist.world_size / global_targets)
-                    loss_sum += float(out.loss_sum.detach())
-                    tokens += out.input_tokens
-                    if out.gate_weights is not None:
-                        weights.append(out.gate_weights)
+                blank = batch["empty"]
+                if blank:
+                    batch = _blank_batch(processor.pad_id)
+                inputs = {k: batch[k] for k in _MODEL_KEYS if batch.get(k) is not None}
+                # A blank batch runs every branch, so every trainable part gets a (zero) grad.
+                model.run_every_branch = blank or every_branch
+                out = engine(**_to(inputs, dist.device))
+                loss = out.loss_sum * (dist.world_size / max(global_targets, 1.0))
+                loss_sum += float(out.loss_sum.detach())
+                tokens += out.input_tokens
+                if out.gate_weights is not None:
+                    weights.append(out.gate_weights)
             loss.backward()
         grad_norm = _clip(engine, cfg)
         optimizer.step()
