@@ -18,6 +18,8 @@ help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
 	@echo "make instructions BRANCH=face|body|interaction|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
+	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
+	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
 	@echo "make test                       run the test suite"
 	@echo "make tiny-models                tiny random-weight Qwen2-VL/Qwen2 for the offline profile"
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
@@ -25,6 +27,7 @@ help:
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make bench-boxes                frames per second of each face/person detector on CPU"
+	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make lint / make format         ruff"
 
 setup: system-deps
@@ -48,6 +51,16 @@ system-deps:
 	else \
 		echo "ffmpeg/ffprobe not found: install them with your package manager (e.g. 'brew install ffmpeg')" >&2; exit 1; \
 	fi
+	@# Chromium: only the report's browser tests need it (they skip without it), so never fail here.
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then \
+		echo "chromium: found"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium) \
+			|| echo "note: chromium could not be installed; the report's browser tests will be skipped" >&2; \
+	else \
+		echo "note: chromium not found (install it for the report's browser tests, which skip without it)" >&2; \
+	fi
 
 curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
@@ -58,6 +71,15 @@ instructions:
 # Tiny random-weight test models for the offline profile (built on demand by it anyway).
 tiny-models:
 	$(PY) -m curation.tiny_models --out models/tiny
+
+# Read-only views of a run (it may still be curating): ARGS passes anything else, e.g.
+# make browse RUN=myrun ARGS='--where "kept AND frames_with_face >= 3" --limit 50'
+.PHONY: browse report bench-browse
+browse:
+	$(PY) -m curation browse --run $(RUN) --config $(CONFIG) $(ARGS)
+
+report:
+	$(PY) -m curation report --run $(RUN) --config $(CONFIG) $(ARGS)
 
 dedup-captions:
 	$(PY) -m curation dedup-captions $(IN) $(OUT) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
@@ -73,7 +95,7 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-dedup bench-embed bench-boxes
+bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -86,3 +108,6 @@ bench-embed:
 
 bench-boxes:
 	$(PY) bench/boxes.py
+
+bench-browse:
+	$(PY) bench/browse.py

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from curation.backends.base import ModelUnavailable
+from curation.browse.cli import add_parsers as add_browse_parsers
 from curation.config import ConfigError, PipelineConfig, load_config
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
@@ -188,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check ffmpeg/ffprobe and print package versions")
     p.set_defaults(func=cmd_doctor)
+
+    add_browse_parsers(sub)  # browse, report: curation/browse/
     return parser
 
 

@@ -1,0 +1,173 @@
+"""`make report`: a static HTML report of a run under `<run>/report/index.html`.
+
+It opens from file:// with no server and no network: charts are inline SVG made here, the
+gallery is drawn by one small inline script from JSON embedded in the page, thumbnails sit in
+`report/thumbs/` and clip files are linked by relative paths. Only finished shards are read,
+so a report of a run still going shows what is done so far; re-running it reuses thumbnails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from curation.browse.charts import funnel_svg, histogram_svg
+from curation.browse.db import RunDB, ident, sql_str
+from curation.browse.layout import open_layout
+from curation.browse.page import render_page
+from curation.browse.summary import funnel
+from curation.browse.text import json_safe, printable
+from curation.browse.thumbs import make_thumbs
+from curation.rundir import atomic_write_bytes
+
+SOURCES_SHOWN = 300  # rows of the sources table; the funnel counts them all
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    index: Path
+    clips: int  # in the gallery
+    total_clips: int
+    thumbs: dict[str, int]
+
+
+def href(target: str | None, report_dir: Path) -> str | None:
+    """A relative, percent-encoded link from the report to a local file (None for URLs)."""
+    if not target or "://" in target:
+        return None
+    rel = os.path.relpath(Path(target).absolute(), report_dir)
+    return quote(rel.replace(os.sep, "/"), safe="/")
+
+
+def _values(db: RunDB, view: str, expr: str) -> np.ndarray:
+    if not db.has(view):
+        return np.zeros(0)
+    got = db.con.execute(
+        f"SELECT {expr} AS v FROM {ident(view)} WHERE {expr} IS NOT NULL"
+    ).fetchnumpy()
+    return np.asarray(got["v"], dtype=float)
+
+
+def _setting(state: dict[str, Any], section: str, name: str) -> float | None:
+    value = ((state.get("config") or {}).get(section) or {}).get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def distributions(db: RunDB) -> list[str]:
+    state = db.layout.state
+    return [
+        histogram_svg(_values(db, "scenes", "duration_s"), "Clip durations (every clip found)", "s"),
+        histogram_svg(_values(db, "sources", "least(display_width, display_height)"),
+                      "Source resolutions (short side)", "px",
+                      marker=_setting(state, "probe", "min_short_side"), marker_label="minimum"),
+        histogram_svg(_values(db, "scenes", "keyframes"), "Keyframes per clip", integer=True),
+        histogram_svg(_values(db, "dedup", "similarity"), "Dedup similarity (duplicates)",
+                      marker=_setting(state, "dedup", "threshold"), marker_label="threshold",
+                      bounds=(0.0, 1.0)),
+        histogram_svg(_values(db, "consensus", "agreement"), "Consensus agreement",
+                      marker=_setting(state, "consensus", "min_agreement"), marker_label="minimum",
+                      bounds=(0.0, 1.0)),
+    ]  # fmt: skip
+
+
+def gallery_rows(db: RunDB, max_clips: int) -> list[dict[str, Any]]:
+    """Clips for the gallery: those that got furthest first (kept ones ahead), then by id."""
+    if not db.clip_folders:
+        return []
+    order = [f.stage for f in db.clip_folders]
+    rank = (
+        "CASE stage "
+        + " ".join(f"WHEN {sql_str(s)} THEN {i}" for i, s in enumerate(order))
+        + " END"
+    )
+    return db.records(
+        f"SELECT * FROM per_clip ORDER BY kept DESC, {rank} DESC, clip_id LIMIT {int(max_clips)}"
+    )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else printable(value, keep_newlines=True)
+
+
+def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, list[dict[str, Any]]],
+              report_dir: Path) -> dict[str, Any]:  # fmt: skip
+    """What the gallery script shows of one clip; every string is data, never markup."""
+    boxes = [[b["frame"], b["cls"], b["nx1"], b["ny1"], b["nx2"], b["ny2"], b["score"]]
+             for b in c.get("boxes") or []]  # fmt: skip
+    fields = []
+    for group, values in (c.get("fields") or {}).items():
+        for name, value in (values or {}).items():
+            if value:
+                fields.append([f"{group}.{name}", _text(value)])
+    source_link = href(c.get("path"), report_dir)
+    if source_link and not c.get("clip_path") and c.get("start_s") is not None:
+        source_link += f"#t={c['start_s']:.3f},{c['end_s']:.3f}"  # media fragment: the range
+    return {
+        "id": c["clip_id"], "stage": c["stage"], "kept": bool(c["kept"]),
+        "reason": c.get("reject_reason"), "detail": _text(c.get("reject_detail")),
+        "source": _text(Path(str(c.get("path") or "")).name), "path": _text(c.get("path")),
+        "start": c.get("start_s"), "end": c.get("end_s"), "duration": c.get("duration_s"),
+        "size": [c.get("display_width"), c.get("display_height")], "fps": c.get("fps"),
+        "keyframes": c.get("keyframes"), "faces": c.get("frames_with_face"),
+        "persons": c.get("frames_with_person"), "sampled": c.get("frames_sampled"),
+        "clip_href": href(c.get("clip_path"), report_dir), "source_href": source_link,
+        "thumbs": thumbs, "boxes": boxes,
+        "brief": _text(c.get("brief_caption")),
+        "candidates": [{"model": _text(x.get("model")), "text": _text(x.get("text")),
+                        "error": _text(x.get("error"))} for x in c.get("candidates") or []],
+        "consensus": _text(c.get("consensus")), "agreement": c.get("agreement"),
+        "duplicate_of": c.get("duplicate_of"), "similarity": c.get("similarity"),
+        "fields": fields,
+        "pairs": {b: [[_text(p["question"]), _text(p["answer"]), p["kind"]] for p in ps]
+                  for b, ps in pairs.items()},
+    }  # fmt: skip
+
+
+def build_report(
+    run_path: Path,
+    max_clips: int = 240,
+    page_size: int = 12,
+    frames: int = 6,
+    progress: bool = True,
+) -> ReportResult:
+    layout = open_layout(run_path)
+    db = RunDB(layout)
+    report_dir = layout.path / "report"
+    summary = funnel(db)
+    clips = gallery_rows(db, max_clips)
+    _, ((total,),) = db.rows("SELECT count(*) FROM per_clip")
+    thumbs, thumb_stats = make_thumbs(clips, report_dir / "thumbs", frames, progress)
+    pairs = db.pairs_of([c["clip_id"] for c in clips])
+    cards = [
+        clip_card(c, thumbs[c["clip_id"]], pairs.get(c["clip_id"], {}), report_dir) for c in clips
+    ]
+    sources, source_total = [], 0
+    if db.has("sources"):
+        sources = db.records(
+            "SELECT path, display_width, display_height, duration_s, kept, reject_reason "
+            f"FROM sources ORDER BY kept, path LIMIT {SOURCES_SHOWN}"
+        )
+        for s in sources:
+            s["href"] = href(s["path"], report_dir)
+        _, ((source_total,),) = db.rows("SELECT count(*) FROM sources")
+    page = render_page(
+        run=layout.name,
+        run_path=str(layout.path),
+        notice=layout.state.get("notice"),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        summary=summary,
+        funnel_chart=funnel_svg(summary["stages"]) if summary["stages"] else "",
+        histograms=distributions(db),
+        sources=sources,
+        sources_total=source_total,
+        data=json_safe({"page_size": max(1, page_size), "total": total, "clips": cards}),
+    )
+    index = report_dir / "index.html"
+    atomic_write_bytes(index, page.encode("utf-8"))
+    return ReportResult(index=index, clips=len(cards), total_clips=int(total), thumbs=thumb_stats)

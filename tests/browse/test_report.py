@@ -1,0 +1,93 @@
+"""`python -m curation report`: files, escaping, relative links, thumbnail cache, partial runs."""
+
+import json
+import re
+from html.parser import HTMLParser
+from urllib.parse import unquote
+
+from conftest import HOSTILE, HTML_NAME, IMG_NAME, partial_copy
+
+from curation.browse.page import script_json
+from curation.browse.report import build_report
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.scripts, self.tags = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href") and not attrs["href"].startswith("#"):
+            self.links.append(attrs["href"])
+        if tag == "script":
+            self.scripts.append(attrs.get("type"))
+
+
+def page_data(html: str) -> dict:
+    m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    return json.loads(m.group(1))
+
+
+def test_report_page_is_self_contained_and_escapes_untrusted_text(report):
+    html = report.read_text()
+    parsed = Links()
+    parsed.feed(html)
+    assert parsed.scripts == ["application/json", None]  # the hostile caption added none
+    assert "b" not in parsed.tags and "img" not in parsed.tags  # nor any <b> or <img>
+    assert (
+        "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
+    )
+    assert "</script><script>console.error" not in html and "\\u003c/script\\u003e" in html
+    assert "&lt;img src=x onerror=console.error(&#x27;name&#x27;)&gt;.mp4" in html  # sources table
+    data = page_data(html)
+    clip = next(c for c in data["clips"] if c["path"] and c["path"].endswith(HTML_NAME))
+    assert clip["brief"] == HOSTILE.replace("\x1b", "\\x1b") and clip["source"] == "b>.mp4"
+    assert any(b[1] == "face" for b in clip["boxes"]) and clip["thumbs"]
+    assert clip["pairs"] and set(clip["pairs"]) <= {"face", "body", "interaction"}
+    assert data["total"] == len(data["clips"]) and data["page_size"] == 1
+    # The charts: a funnel and five histograms, drawn here as inline SVG.
+    assert html.count('class="chart funnel"') == 1 and html.count('<figure class="hist">') == 5
+    assert IMG_NAME not in html
+
+
+def test_links_are_relative_and_point_at_real_files(report):
+    html = report.read_text()
+    parsed = Links()
+    parsed.feed(html)
+    data = page_data(html)
+    hrefs = parsed.links + [
+        c[k] for c in data["clips"] for k in ("clip_href", "source_href") if c[k]
+    ]
+    thumbs = [f"thumbs/{t['src']}" for c in data["clips"] for t in c["thumbs"]]
+    assert hrefs and thumbs
+    for href in hrefs + thumbs:
+        assert not href.startswith(("/", "file:")), href
+        target = (report.parent / unquote(href.split("#")[0])).resolve()
+        assert target.is_file(), href
+    assert any(unquote(h).endswith(HTML_NAME) for h in hrefs)
+    assert any("/media/clips/" in unquote(h) for h in hrefs)
+
+
+def test_script_json_cannot_close_its_element():
+    text = script_json({"caption": "</script><!-- & \u2028"})
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"caption": "</script><!-- & \u2028"}
+
+
+def test_thumbnails_are_made_once(report, browse_run):
+    before = {p.name: p.stat().st_mtime_ns for p in (browse_run / "report" / "thumbs").iterdir()}
+    result = build_report(browse_run, page_size=1, progress=False)  # as the fixture made it
+    assert result.thumbs["made"] == 0 and result.thumbs["reused"] == len(before) > 0
+    after = {p.name: p.stat().st_mtime_ns for p in (browse_run / "report" / "thumbs").iterdir()}
+    assert after == before
+
+
+def test_report_of_a_partial_run(browse_run, tmp_path):
+    run = partial_copy(browse_run, tmp_path / "partial")
+    result = build_report(run, progress=False)
+    data = page_data(result.index.read_text())
+    assert result.clips == result.total_clips == len(data["clips"]) > 0
+    assert not any(c["consensus"] for c in data["clips"])  # not reached yet
+    assert "partial" in result.index.read_text()
