@@ -12,7 +12,16 @@ CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
 
 BRANCH ?= all
 
-.PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format bench bench-temporal bench-dedup bench-embed bench-boxes
+# Training: the stage configs of the 7B model (8 GPUs, Ray Train + FSDP) by default;
+# TRAIN=configs/train/tiny runs the same stages with the tiny model on one CPU process.
+# CONFIG=<file> (given on the command line) runs that one file instead of the stage's own.
+TRAIN ?= configs/train
+train_configs = $(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),$(1))
+TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
+
+.PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format \
+	bench bench-temporal bench-dedup bench-embed bench-boxes \
+	train-stage1 train-stage2 train-stage3 model-summary bench-train
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
@@ -20,6 +29,9 @@ help:
 	@echo "make instructions BRANCH=face|body|interaction|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
+	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"
+	@echo "make train-stage2 / train-stage3 audio projector / joint audio-visual training"
+	@echo "make model-summary [SIZE=7b|small|tiny]   parameters per part (meta device, no download)"
 	@echo "make test                       run the test suite"
 	@echo "make tiny-models                tiny random-weight Qwen2-VL/Qwen2 for the offline profile"
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
@@ -28,6 +40,7 @@ help:
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make bench-boxes                frames per second of each face/person detector on CPU"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
+	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
 	@echo "make lint / make format         ruff"
 
 setup: system-deps
@@ -68,9 +81,24 @@ curate:
 instructions:
 	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
 
-# Tiny random-weight test models for the offline profile (built on demand by it anyway).
+# Tiny random-weight test models for the offline profile and the tiny training configs
+# (both build them on demand anyway).
 tiny-models:
 	$(PY) -m curation.tiny_models --out models/tiny
+	$(PY) -m model.tiny --out models/tiny/omni
+
+train-stage1:
+	$(PY) -m model.train $(call train_configs,$(foreach b,face body interaction visual,$(TRAIN)/stage1_$(b).yaml)) $(TRAIN_ARGS)
+
+train-stage2:
+	$(PY) -m model.train $(call train_configs,$(TRAIN)/stage2_audio.yaml) $(TRAIN_ARGS)
+
+train-stage3:
+	$(PY) -m model.train $(call train_configs,$(TRAIN)/stage3_joint.yaml) $(TRAIN_ARGS)
+
+SIZE ?= 7b
+model-summary:
+	$(PY) -m model.summary --size $(SIZE)
 
 # Read-only views of a run (it may still be curating): ARGS passes anything else, e.g.
 # make browse RUN=myrun ARGS='--where "kept AND frames_with_face >= 3" --limit 50'
@@ -95,7 +123,7 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse
+bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse bench-train
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -111,3 +139,6 @@ bench-boxes:
 
 bench-browse:
 	$(PY) bench/browse.py
+
+bench-train:
+	$(PY) bench/train.py
