@@ -22,7 +22,7 @@ from model.config import BRANCHES, OmniConfig
 from model.data.errors import SampleError
 from model.data.processor import OmniProcessor
 from model.omni import HumanOmniModel
-from model.train.checkpoint import WEIGHTS, load_parts
+from model.train.checkpoint import WEIGHTS, load_stage_parts, stage_parts
 
 MODALS = ("video_audio", "video", "audio")
 
@@ -30,19 +30,15 @@ MODALS = ("video_audio", "video", "audio")
 def load_checkpoint(
     checkpoint: str | Path, device: str = "cpu"
 ) -> tuple[HumanOmniModel, OmniProcessor]:
-    """The model a training stage saved: pretrained components from their sources, the parts
-    the checkpoint holds from it."""
-    from safetensors import safe_open
-
+    """The model a training stage ended with: pretrained components from their sources, the
+    parts it trained from its checkpoint, the parts it loaded from the earlier checkpoints."""
     folder = Path(checkpoint)
     if not (folder / WEIGHTS).is_file():
         raise FileNotFoundError(f"{folder} is not a checkpoint (no {WEIGHTS})")
     cfg = OmniConfig.load(folder / "omni_config.json")
     processor = OmniProcessor.from_config(cfg)
     model = build_model(cfg, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
-    with safe_open(str(folder / WEIGHTS), "pt") as fh:
-        parts = json.loads(fh.metadata()["parts"])
-    load_parts(model, folder, parts)
+    load_stage_parts(model, folder, stage_parts(folder))
     return model.to(device).eval(), processor
 
 

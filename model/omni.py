@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.compressor import SlowFastCompressor, flatten_frames
-from model.config import OmniConfig
+from model.config import BRANCHES, OmniConfig
 from model.gate import InstructionGate, fuse
 from model.splice import IGNORE_INDEX, splice
 
 
 @dataclass
 class OmniOutput:
-    logits: torch.Tensor
+    logits: torch.Tensor  # (B, L, V) without labels; (supervised positions, V) with them
     labels: torch.Tensor | None
     loss_sum: torch.Tensor | None  # summed over supervised tokens: normalise across a batch
     num_tokens: int
@@ -82,6 +82,8 @@ class HumanOmniModel(nn.Module):
         # collectives); a batch without video or audio then runs that path on a blank input
         # and adds 0 × its output to the loss. Set by the trainer; off for inference.
         self.run_every_branch = False
+        # Branch pretraining (stage 1a): only this branch's projector runs, at weight 1.
+        self.only_branch: str | None = None
 
     # -- encoders -------------------------------------------------------------------------
     def branch_weights(self, gate_input_ids: torch.Tensor, gate_attention_mask: torch.Tensor):
@@ -108,13 +110,18 @@ class HumanOmniModel(nn.Module):
             )
         dtype = self.face_projector.mlp[0].weight.dtype
         features, face_features = features.to(dtype), face_features.to(dtype)
-        branches = [
-            self.interaction_projector(features),
-            self.body_projector(features),
-            self.face_projector(face_features),
-        ]
-        weights = self.branch_weights(gate_input_ids, gate_attention_mask)
-        fused = fuse(branches, weights)
+        projectors = {
+            "interaction": lambda: self.interaction_projector(features),
+            "body": lambda: self.body_projector(features),
+            "face": lambda: self.face_projector(face_features),
+        }
+        if self.only_branch is not None:
+            fused = projectors[self.only_branch]()
+            weights = torch.zeros(fused.shape[0], len(BRANCHES), device=fused.device)
+            weights[:, BRANCHES.index(self.only_branch)] = 1.0
+        else:
+            weights = self.branch_weights(gate_input_ids, gate_attention_mask)
+            fused = fuse([projectors[b]() for b in BRANCHES], weights)
         tokens = self.compressor(fused) if self.compressor is not None else flatten_frames(fused)
         return tokens, weights
 
@@ -147,9 +154,13 @@ class HumanOmniModel(nn.Module):
         if audio_features is not None:
             blocks[self._token_id("audio")] = self.encode_audio(audio_features)
         placeholders = torch.zeros_like(input_ids, dtype=torch.bool)
-        for token in (self.video_token_id, self.audio_token_id):
-            if token is not None:
-                placeholders |= input_ids == token
+        for kind, token in (("video", self.video_token_id), ("audio", self.audio_token_id)):
+            if token is None:
+                continue
+            here = input_ids == token
+            if token not in blocks and bool(here.any()):
+                raise ValueError(f"the text has a <{kind}> placeholder but no {kind} was given")
+            placeholders |= here
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
         embeds, mask, labels = splice(embeds, input_ids, attention_mask, labels, blocks)
         if self.run_every_branch:
@@ -181,21 +192,22 @@ class HumanOmniModel(nn.Module):
         return token
 
     def forward(self, input_ids, attention_mask, labels=None, **media) -> OmniOutput:
+        """With labels: the summed loss, from logits at the supervised positions only (the
+        full-vocabulary logits of every position would be the largest tensor of a step).
+        Without: logits at every position."""
         embeds, mask, labels, weights = self.prepare_inputs(
             input_ids, attention_mask, labels, **media
         )
-        logits = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits
-        loss_sum, count = None, 0
-        if labels is not None:
-            targets = labels[:, 1:]
-            count = int((targets != IGNORE_INDEX).sum())
-            loss_sum = F.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(),
-                targets.flatten(),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
-        return OmniOutput(logits, labels, loss_sum, count, weights, int(mask.sum()))
+        tokens = int(mask.sum())
+        if labels is None:
+            logits = self.llm(inputs_embeds=embeds, attention_mask=mask, use_cache=False).logits
+            return OmniOutput(logits, None, None, 0, weights, tokens)
+        hidden = self.llm.model(inputs_embeds=embeds, attention_mask=mask, use_cache=False)
+        targets = labels[:, 1:]
+        keep = targets != IGNORE_INDEX
+        logits = self.llm.lm_head(hidden.last_hidden_state[:, :-1][keep])
+        loss_sum = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+        return OmniOutput(logits, labels, loss_sum, int(keep.sum()), weights, tokens)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, max_new_tokens: int = 128, **media):

@@ -21,6 +21,12 @@ def splice(
     blocks: dict[int, torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """embeds (B, L, D); blocks: placeholder id → (N, rows, D), one per occurrence in order."""
+    if attention_mask is not None:
+        # Rows must be right-padded: the real tokens are a prefix of each row.
+        lengths = attention_mask.sum(dim=1, keepdim=True)
+        prefix = torch.arange(attention_mask.shape[1], device=attention_mask.device) < lengths
+        if not torch.equal(attention_mask.bool(), prefix):
+            raise ValueError("splice needs right-padded rows (real tokens first, then padding)")
     taken = dict.fromkeys(blocks, 0)
     rows, masks, targets = [], [], []
     for b in range(input_ids.shape[0]):

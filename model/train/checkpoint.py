@@ -1,9 +1,10 @@
 """Checkpoints: parts as safetensors, plus what an exact resume needs.
 
 A checkpoint folder holds
-- `model.safetensors`: the parameters of the parts this run trained or loaded from earlier
-  stages, named as in the model (`face_projector.mlp.0.weight`, `llm.model.layers.0...`);
-  frozen pretrained towers come from their sources and are not copied;
+- `model.safetensors`: the parameters of the parts this stage trained, named as in the model
+  (`face_projector.mlp.0.weight`, `llm.model.layers.0...`); parts it loaded from earlier
+  stages stay in those stages' checkpoints (`load_stage_parts` follows `init_from` to them),
+  and frozen pretrained towers come from their sources;
 - `omni_config.json` and `train_config.json`: what built the model and what trained it;
 - `optimizer.pt`, `scheduler.pt`, `rng.pt` and `trainer_state.json` (step, counters): resuming
   from them continues the same loss curve.
@@ -63,6 +64,46 @@ def load_parts(model: nn.Module, checkpoint: str | Path, parts: list[str]) -> li
                 )
             param.copy_(saved[name].to(param.dtype))
     return sorted(own)
+
+
+def saved_part_names(checkpoint: str | Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(Path(checkpoint) / WEIGHTS), "pt") as fh:
+        return json.loads(fh.metadata()["parts"])
+
+
+def stage_parts(checkpoint: str | Path) -> list[str]:
+    """Every part a stage ended with, trained or loaded: what inference takes from it."""
+    folder = Path(checkpoint)
+    config = folder / "train_config.json"
+    inits = json.loads(config.read_text()).get("init_from", []) if config.is_file() else []
+    loaded = {p for init in inits for p in init["parts"]}
+    return sorted(set(saved_part_names(folder)) | loaded)
+
+
+def load_stage_parts(model: nn.Module, checkpoint: str | Path, parts: list[str]) -> None:
+    """Load `parts` as a stage left them: from its own weights if it trained them, else from
+    the earlier checkpoint its `init_from` took them from (followed recursively)."""
+    folder = Path(checkpoint)
+    if not (folder / WEIGHTS).is_file():
+        raise FileNotFoundError(f"no checkpoint weights at {folder / WEIGHTS}")
+    own = [p for p in parts if p in saved_part_names(folder)]
+    if own:
+        load_parts(model, folder, own)
+    rest = [p for p in parts if p not in own]
+    config = folder / "train_config.json"
+    inits = json.loads(config.read_text()).get("init_from", []) if config.is_file() else []
+    for init in inits:
+        take = [p for p in rest if p in init["parts"]]
+        if take:
+            load_stage_parts(model, init["checkpoint"], take)
+            rest = [p for p in rest if p not in take]
+    if rest:
+        raise ValueError(
+            f"{folder} neither trained nor loaded the parts {rest}; "
+            f"it trained {saved_part_names(folder)}"
+        )
 
 
 def rng_state() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from curation.config_base import Section, load_yaml_model
 from model.config import PARTS
 from model.sizes import SIZES
 
-# Parameter-free or frozen-by-design parts never train.
+# Parameter-free parts: nothing to train.
 _NEVER_TRAINED = {"compressor"}
 
 
@@ -24,6 +24,9 @@ class ModelSection(Section):
     size: str = Field("tiny", description="a named size: " + ", ".join(SIZES))
     # For the tiny size: where its random-weight components live (built there when missing).
     tiny_dir: str = "models/tiny/omni"
+    # Branch pretraining (stage 1a): only this branch's projector runs, at weight 1 (the gate
+    # and the other, untrained projectors stay out of it).
+    branch: Literal["face", "body", "interaction"] | None = None
 
     @field_validator("size")
     @classmethod

@@ -6,6 +6,7 @@ already set up (gloo on CPU, NCCL on GPU) and each worker runs the same loop.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +35,14 @@ class Dist:
         torch_dist.all_reduce(t)
         return t.tolist()
 
+    def count_all(self, items: list[str]) -> dict[str, int]:
+        """How often each item occurs on all workers together."""
+        if not self.distributed:
+            return dict(Counter(items))
+        gathered: list[list[str] | None] = [None] * self.world_size
+        torch_dist.all_gather_object(gathered, items)
+        return dict(Counter(x for part in gathered for x in part or []))
+
     def barrier(self) -> None:
         if self.distributed:
             torch_dist.barrier()
@@ -53,7 +62,7 @@ def current(use_gpu: bool) -> Dist:
 
 
 def wrap(model: nn.Module, dist: Dist, strategy: str) -> nn.Module:
-    """DDP (CPU or GPU) or FSDP (GPU) over the already-built, already-placed model."""
+    """DDP or FSDP (CPU with gloo, GPU with NCCL) over the built, placed model."""
     if not dist.distributed:
         return model
     if strategy == "ddp":

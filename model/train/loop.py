@@ -18,6 +18,7 @@ from torch.distributed.checkpoint.state_dict import (
     get_state_dict,
     set_optimizer_state_dict,
 )
+from torch.nn.parallel import DistributedDataParallel
 
 from model.build import build_model
 from model.config import PARTS, OmniConfig
@@ -34,6 +35,8 @@ from model.train.freeze import set_trainable
 from model.train.metrics import MetricsLogger, gate_stats
 from model.train.optim import build_optimizer, build_scheduler
 
+# Gathered whole to rank 0's CPU, then only the trained parts are written. (Skipping frozen
+# parameters in the gather, `ignore_frozen_params`, fails under FSDP in this torch version.)
 _FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
 
 
@@ -54,9 +57,8 @@ def omni_config_for(cfg: TrainConfig) -> OmniConfig:
 
 
 def saved_parts(cfg: TrainConfig) -> list[str]:
-    """What a checkpoint of this stage holds: what it trains plus what it carried in."""
-    carried = {p for init in cfg.init_from for p in init.parts}
-    return [p for p in PARTS if p in set(cfg.trainable) | carried]
+    """What a checkpoint of this stage holds: the parts it trains."""
+    return [p for p in PARTS if p in cfg.trainable]
 
 
 def prepare_model(
@@ -65,7 +67,7 @@ def prepare_model(
     torch.manual_seed(cfg.seed)  # new modules start identical on every worker
     model = build_model(omni, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
     for init in cfg.init_from:
-        ckpt.load_parts(model, init.checkpoint, init.parts)
+        ckpt.load_stage_parts(model, init.checkpoint, init.parts)
     if resume_from is not None:
         ckpt.load_parts(model, resume_from, saved_parts(cfg))
     set_trainable(model, cfg.trainable)
@@ -115,23 +117,25 @@ def train(
     loader, processor = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
     model = prepare_model(cfg, omni, processor, resume_from)
     every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
+    model.only_branch = cfg.model.branch
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable({"use_reentrant": False})
     model.to(dist.device)
     model.train()
-    for part in PARTS:  # frozen parts run as at inference (no dropout)
-        module = getattr(model, part)
-        if module is not None and part not in cfg.trainable:
-            module.eval()
+    # Frozen towers run as at inference (BERT has dropout). A frozen LLM stays in training
+    # mode: transformers checkpoints only in training mode, and Qwen2.5 has no dropout.
+    for part in ("vision", "audio_encoder", "bert"):
+        if part not in cfg.trainable:
+            getattr(model, part).eval()
     engine = wrap(model, dist, cfg.distributed.strategy)
     optimizer = build_optimizer(engine, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, cfg.schedule.steps)
     state = {"step": 0, "skipped": {}, "samples": 0}
     if resume_from is not None:
-        osd = torch.load(resume_from / "optimizer.pt", weights_only=False)
-        set_optimizer_state_dict(
-            engine, optimizer, osd, options=StateDictOptions(full_state_dict=True)
-        )
+        # Rank 0 reads the full optimizer state and broadcasts it (each rank keeps its shard).
+        osd = torch.load(resume_from / "optimizer.pt", weights_only=False) if dist.is_main else {}
+        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=dist.distributed)
+        set_optimizer_state_dict(engine, optimizer, osd, options=options)
         scheduler.load_state_dict(torch.load(resume_from / "scheduler.pt", weights_only=False))
         ckpt.set_rng_state(torch.load(resume_from / "rng.pt", weights_only=False))
         state = ckpt.read_trainer_state(resume_from)
@@ -146,30 +150,32 @@ def train(
     for step in range(start, last):
         t0 = time.perf_counter()
         micro = [next(batches) for _ in range(cfg.schedule.grad_accum)]
-        for batch in micro:
-            for _, reason in batch["skipped"]:
-                state["skipped"][reason] = state["skipped"].get(reason, 0) + 1
+        skips = [reason for batch in micro for _, reason in batch["skipped"]]
+        for reason, n in dist.count_all(skips).items():  # every worker's, not only this one's
+            state["skipped"][reason] = state["skipped"].get(reason, 0) + n
         local_targets = sum(
             int((b["labels"] != IGNORE_INDEX).sum()) for b in micro if not b["empty"]
         )
         (global_targets,) = dist.all_sum([float(local_targets)])
         loss_sum, tokens, weights = 0.0, 0, []
         for i, batch in enumerate(micro):
-            sync = i == len(micro) - 1 or not hasattr(engine, "no_sync")
-            with contextlib.nullcontext() if sync else engine.no_sync(), _precision(cfg, dist):
+            # DDP all-reduces only after the last micro-batch. FSDP reduce-scatters each one:
+            # its no_sync would keep whole unsharded gradients on every GPU.
+            defer = isinstance(engine, DistributedDataParallel) and i < len(micro) - 1
+            with engine.no_sync() if defer else contextlib.nullcontext():
                 blank = batch["empty"]
                 if blank:
                     batch = _blank_batch(processor.pad_id)
                 inputs = {k: batch[k] for k in _MODEL_KEYS if batch.get(k) is not None}
                 # A blank batch runs every branch, so every trainable part gets a (zero) grad.
                 model.run_every_branch = blank or every_branch
-                out = engine(**_to(inputs, dist.device))
-                loss = out.loss_sum * (dist.world_size / max(global_targets, 1.0))
-                loss_sum += float(out.loss_sum.detach())
-                tokens += out.input_tokens
-                if out.gate_weights is not None:
-                    weights.append(out.gate_weights)
-            loss.backward()
+                with _precision(cfg, dist):
+                    out = engine(**_to(inputs, dist.device))
+                (out.loss_sum * (dist.world_size / max(global_targets, 1.0))).backward()
+            loss_sum += float(out.loss_sum.detach())
+            tokens += out.input_tokens
+            if out.gate_weights is not None:
+                weights.append(out.gate_weights.detach())
         grad_norm = _clip(engine, cfg)
         optimizer.step()
         lr = scheduler.get_last_lr()[0]

@@ -38,15 +38,20 @@ class StepBatchSampler:
         self.shuffle = shuffle
         self.start_step = start_step
         self.steps = steps
+        self._cached: tuple[int, np.ndarray] | None = None
 
     @property
     def global_batch(self) -> int:
         return self.micro * self.accum * self.world
 
     def _epoch(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
-        return np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        # One permutation at a time is kept: a step's positions fall in one or two epochs.
+        if self._cached is None or self._cached[0] != epoch:
+            order = np.arange(self.n)
+            if self.shuffle:
+                order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._cached = (epoch, order)
+        return self._cached[1]
 
     def positions(self, step: int) -> list[int]:
         """Sample indices of this worker's share of the global batch of `step`."""

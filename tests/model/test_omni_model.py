@@ -80,6 +80,20 @@ def test_splice_inserts_blocks_in_order_and_never_supervises_them():
     assert new_labels[1].tolist() == [IGNORE_INDEX] * 3 + [5] + [IGNORE_INDEX] * 4
     with pytest.raises(ValueError, match="feature blocks"):
         splice(embeds, ids, mask, labels, {**blocks, video: torch.zeros(2, 3, 2)})
+    with pytest.raises(ValueError, match="right-padded"):
+        splice(embeds, ids, mask.flip(1), labels, blocks)
+
+
+def test_slow_path_takes_frames_1_5_9_and_fast_path_pools_every_frame():
+    from model.compressor import SlowFastCompressor
+
+    # Every token of frame t carries the value t: which frames each path took is readable.
+    frames = torch.arange(32, dtype=torch.float).view(1, 32, 1, 1).expand(1, 32, 196, 1)
+    out = SlowFastCompressor()(frames)
+    fast, slow = out[0, :1568, 0], out[0, 1568:, 0]
+    assert fast.view(32, 49).mean(1).tolist() == list(range(32))
+    assert slow.view(8, 196)[:, 0].tolist() == [1, 5, 9, 13, 17, 21, 25, 29]
+    assert SlowFastCompressor()(frames[:, :1]).shape == (1, 49 + 196, 1)
 
 
 def test_tiny_model_trains_end_to_end_and_generates(tiny_config):
@@ -101,7 +115,7 @@ def test_tiny_model_trains_end_to_end_and_generates(tiny_config):
     }
     out = model(enc.input_ids, enc.attention_mask, enc.input_ids.clone(), **media)
     # 8 frames of a 6×6 grid → 4×4 after the sampler → 8·2·2 fast + 2·16 slow = 64 rows; 16 audio.
-    assert out.logits.shape[1] == enc.input_ids.shape[1] - 2 + 64 + 16
+    assert out.input_tokens == enc.input_ids.shape[1] - 2 + 64 + 16
     assert out.gate_weights.sum().item() == pytest.approx(1.0)
     out.loss.backward()
     assert model.gate.mlp[0].weight.grad.abs().sum() > 0
@@ -114,3 +128,29 @@ def test_tiny_model_trains_end_to_end_and_generates(tiny_config):
 def test_parameter_counts_cover_every_part(tiny_config):
     counts = parameter_counts(build_model(tiny_config, pretrained=False))
     assert all(counts[p] > 0 for p in PARTS if p != "compressor")
+
+
+def test_branch_pretraining_leaves_the_other_branches_and_the_gate_out(tiny_config):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_config.llm.source)
+    ids = {k: tok.convert_tokens_to_ids(f"<{k}>") for k in ("video", "audio")}
+    model = build_model(tiny_config, token_ids=ids).eval()
+    model.only_branch = "face"
+    enc = tok(["<|im_start|>user\n<vi_start><video><vi_end>\nhi<|im_end|>\n"], return_tensors="pt")
+    media = {
+        "pixel_values": torch.randn(1, 8, 3, 84, 84),
+        "gate_input_ids": torch.tensor([[2, 3]]),
+        "gate_attention_mask": torch.ones(1, 2, dtype=torch.long),
+    }
+    with torch.no_grad():
+        before = model(enc.input_ids, enc.attention_mask, **media)
+        for part in (model.body_projector, model.interaction_projector, model.gate):
+            for p in part.parameters():
+                p.add_(1.0)
+        after = model(enc.input_ids, enc.attention_mask, **media)
+    assert torch.equal(before.logits, after.logits)
+    assert before.gate_weights.tolist() == [[0.0, 0.0, 1.0]]  # (interaction, body, face)
+    with pytest.raises(ValueError, match="<audio> placeholder but no audio"):
+        audio = tok(["<au_start><audio><au_end>"], return_tensors="pt")
+        model(audio.input_ids, audio.attention_mask)

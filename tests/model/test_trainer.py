@@ -14,6 +14,7 @@ from curation.config_base import ConfigError
 from model.config import PARTS
 from model.data.processor import OmniProcessor
 from model.infer import ask, load_checkpoint
+from model.train.checkpoint import load_stage_parts
 from model.train.config import load_train_config
 from model.train.loop import omni_config_for, prepare_model, train
 
@@ -128,7 +129,8 @@ def test_stage1_checkpoint_loads_into_stage3_by_name(exports, tiny_dir, tmp_path
         steps=1,
     )
     omni = omni_config_for(joint)
-    model = prepare_model(joint, omni, OmniProcessor.from_config(omni), None)
+    processor = OmniProcessor.from_config(omni)
+    model = prepare_model(joint, omni, processor, None)
     own = dict(model.named_parameters())
     for name, tensor in saved.items():
         assert torch.equal(own[name], tensor), name
@@ -139,8 +141,34 @@ def test_stage1_checkpoint_loads_into_stage3_by_name(exports, tiny_dir, tmp_path
         exports,
         f"init_from=[{{checkpoint: '{final}', parts: [gate]}}]",
     )
-    with pytest.raises(ValueError, match="lacks .* parameters of \\['gate'\\]"):
+    with pytest.raises(ValueError, match="neither trained nor loaded the parts \\['gate'\\]"):
         prepare_model(missing, omni, OmniProcessor.from_config(omni), None)
+    # A part is found where it was trained, through the init_from of a stage that loaded it.
+    audio = tiny_stage(
+        "stage2_audio",
+        tiny_dir,
+        tmp_path,
+        AUDIO_TEXT.parent,
+        f"init_from=[{{checkpoint: '{final}', parts: [face_projector]}}]",
+        steps=1,
+    )
+    train(audio)
+    fresh = prepare_model(joint.model_copy(update={"init_from": []}), omni, processor, None)
+    load_stage_parts(fresh, audio.output_path() / "final", ["face_projector"])
+    for name, tensor in saved.items():
+        assert torch.equal(dict(fresh.named_parameters())[name], tensor), name
+
+
+@pytest.mark.slow
+def test_projector_only_stage_still_checkpoints_the_frozen_llm(exports, tiny_dir, tmp_path):
+    cfg = tiny_stage(
+        "stage1_face", tiny_dir, tmp_path, exports, "gradient_checkpointing=true", steps=1
+    )
+    llm = train(cfg).model.llm
+    # transformers checkpoints a layer only when it is in training mode.
+    layers = llm.model.layers
+    assert all(layer.gradient_checkpointing and layer.training for layer in layers)
+    assert not any(p.requires_grad for p in llm.parameters())
 
 
 @pytest.mark.slow
@@ -189,7 +217,7 @@ def test_a_sample_that_fails_to_load_is_counted_or_fails_loudly(exports, tiny_di
 
 
 def test_stage2_reads_audio_text_data(tiny_dir, tmp_path):
-    cfg = tiny_stage("stage2_audio", tiny_dir, tmp_path, AUDIO_TEXT.parent, steps=1)
+    cfg = tiny_stage("stage2_audio", tiny_dir, tmp_path, AUDIO_TEXT.parent, "init_from=[]", steps=1)
     result = train(cfg)
     assert result.losses and not result.skipped
     saved = load_file(str(cfg.output_path() / "final" / "model.safetensors"))
