@@ -78,9 +78,10 @@ def measure(size: str, steps: int, batch: int, text_tokens: int, device, peak_tf
     row["step_s"] = seconds
     row["tokens_per_s"] = tokens / seconds
     if device.type == "cuda":
-        # Training FLOPs ≈ 6 × trainable LLM-path parameters × tokens (+ the frozen towers'
-        # forward, 2 × params × their tokens, left out: MFU here is a lower bound).
-        llm_params = sum(p.numel() for p in model.llm.parameters())
+        # Training FLOPs ≈ 6 × the LLM's non-embedding parameters × tokens (the frozen towers'
+        # forward, 2 × params × their tokens, is left out: MFU here is a lower bound).
+        embedding = model.llm.get_input_embeddings().weight.numel()
+        llm_params = sum(p.numel() for p in model.llm.parameters()) - embedding
         row["mfu"] = 6 * llm_params * tokens / seconds / (peak_tflops * 1e12)
     return row
 

@@ -9,7 +9,7 @@ architecture). The named sizes in `model.sizes` point `config` at the files ship
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,6 @@ class OmniConfig:
     vision_feature_layer: int = -2
     # Text the gate sees has at most this many BERT tokens.
     gate_max_tokens: int = 64
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

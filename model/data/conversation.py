@@ -32,8 +32,8 @@ from model.config import (
     VIDEO_TOKEN,
 )
 from model.data.errors import SampleError
+from model.splice import IGNORE_INDEX
 
-IGNORE_INDEX = -100
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 ROLES = {"human": "user", "gpt": "assistant"}

@@ -23,10 +23,10 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
-from model.data.conversation import IGNORE_INDEX
 from model.data.errors import SampleError
 from model.data.processor import OmniProcessor
 from model.data.records import Record
+from model.splice import IGNORE_INDEX
 
 log = logging.getLogger(__name__)
 

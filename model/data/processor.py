@@ -105,10 +105,6 @@ class OmniProcessor:
             )
 
     @property
-    def pad_token_id(self) -> int:
-        return self.pad_id
-
-    @property
     def token_ids(self) -> dict[str, int]:
         """The placeholder ids the model splices feature blocks into."""
         return {"video": self.video_token_id, "audio": self.audio_token_id}
