@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for cfg in configs:
         done = latest_checkpoint(cfg.output_path())
-        if not args.no_resume and done and read_trainer_state(done)["step"] >= cfg.schedule.steps:
+        state = read_trainer_state(done) if done else {}
+        if not args.no_resume and done and state["step"] >= state["total_steps"]:
             print(f"{cfg.name}: already finished ({done}); --no-resume to train it again")
             continue
         print(f"== {cfg.name}: training {', '.join(cfg.trainable)} ==", flush=True)

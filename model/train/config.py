@@ -7,10 +7,11 @@ and bad values fail before any work, naming the field (`optim.lr: ...`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curation.config_base import Section, load_yaml_model
 from model.config import PARTS
@@ -76,9 +77,22 @@ class OptimSection(Section):
 
 
 class ScheduleSection(Section):
-    steps: int = Field(ge=1, description="optimizer steps")
+    # The length: optimizer steps, or epochs over the training samples (one of the two).
+    steps: int | None = Field(None, ge=1)
+    epochs: float | None = Field(None, gt=0)
     micro_batch_size: int = Field(1, ge=1, description="samples per worker per forward")
     grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> ScheduleSection:
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps and epochs")
+        return self
+
+    def total_steps(self, num_samples: int, global_batch: int) -> int:
+        if self.steps is not None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * num_samples / global_batch))
 
 
 class DistributedSection(Section):

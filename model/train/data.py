@@ -35,12 +35,14 @@ def training_records(cfg: TrainConfig, run: str) -> list:
 
 def build_loader(
     cfg: TrainConfig, omni: OmniConfig, *, run: str, dist: Dist, start_step: int
-) -> tuple[DataLoader, OmniProcessor]:
+) -> tuple[DataLoader, OmniProcessor, int]:
+    """The loader from `start_step` on, the processor, and the stage's total steps."""
     processor = OmniProcessor.from_config(omni)
     records = training_records(cfg, run)
     dataset = OmniDataset(
         records, processor, max_text_tokens=cfg.data.max_text_tokens, on_error=cfg.data.on_error
     )
+    steps = cfg.schedule.total_steps(len(dataset), cfg.global_batch(dist.world_size))
     sampler = StepBatchSampler(
         len(dataset),
         micro_batch_size=cfg.schedule.micro_batch_size,
@@ -50,7 +52,7 @@ def build_loader(
         seed=cfg.seed,
         shuffle=cfg.data.shuffle,
         start_step=start_step,
-        steps=cfg.schedule.steps,
+        steps=steps,
     )
     loader = DataLoader(
         dataset,
@@ -62,7 +64,7 @@ def build_loader(
     if dist.is_main:
         print(
             f"{cfg.name}: {len(dataset)} samples, global batch {sampler.global_batch}, "
-            f"{cfg.schedule.steps} steps",
+            f"{steps} steps",
             flush=True,
         )
-    return loader, processor
+    return loader, processor, steps

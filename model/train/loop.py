@@ -114,7 +114,7 @@ def train(
     omni = omni_config_for(cfg)
     resume_from = ckpt.latest_checkpoint(out_dir) if resume else None
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
-    loader, processor = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
+    loader, processor, steps = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
     model = prepare_model(cfg, omni, processor, resume_from)
     every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
     model.only_branch = cfg.model.branch
@@ -129,8 +129,8 @@ def train(
             getattr(model, part).eval()
     engine = wrap(model, dist, cfg.distributed.strategy)
     optimizer = build_optimizer(engine, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.optim, cfg.schedule.steps)
-    state = {"step": 0, "skipped": {}, "samples": 0}
+    scheduler = build_scheduler(optimizer, cfg.optim, steps)
+    state = {"step": 0, "total_steps": steps, "skipped": {}, "samples": 0}
     if resume_from is not None:
         # Rank 0 reads the full optimizer state and broadcasts it (each rank keeps its shard).
         osd = torch.load(resume_from / "optimizer.pt", weights_only=False) if dist.is_main else {}
@@ -145,7 +145,7 @@ def train(
     logger = MetricsLogger(out_dir, dist.is_main, cfg.tensorboard)
     result = TrainResult(first_step=start)
     batches = iter(loader)
-    last = min(cfg.schedule.steps, stop_at) if stop_at is not None else cfg.schedule.steps
+    last = min(steps, stop_at) if stop_at is not None else steps
     total_tokens, total_time = 0.0, 0.0
     for step in range(start, last):
         t0 = time.perf_counter()
@@ -229,7 +229,7 @@ def _save(engine, optimizer, scheduler, cfg, omni, state, dist) -> Path:
             train_config=cfg.model_dump(mode="json"),
         )
         print(f"checkpoint: {folder}", flush=True)
-        if state["step"] == cfg.schedule.steps:
+        if state["step"] == state["total_steps"]:
             ckpt.mark_final(folder)
     dist.barrier()
     return folder

@@ -222,3 +222,13 @@ def test_stage2_reads_audio_text_data(tiny_dir, tmp_path):
     assert result.losses and not result.skipped
     saved = load_file(str(cfg.output_path() / "final" / "model.safetensors"))
     assert {k.split(".")[0] for k in saved} == {"audio_projector"}
+
+
+def test_schedule_length_in_steps_or_epochs():
+    from model.train.config import ScheduleSection
+
+    assert ScheduleSection(epochs=1, micro_batch_size=2).total_steps(15, 2) == 8
+    assert ScheduleSection(epochs=0.5, grad_accum=4).total_steps(100, 8) == 7
+    assert ScheduleSection(steps=3).total_steps(1000, 8) == 3
+    with pytest.raises(ValueError, match="exactly one of steps and epochs"):
+        ScheduleSection(steps=3, epochs=1)
