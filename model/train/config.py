@@ -21,6 +21,13 @@ from model.sizes import SIZES
 _NEVER_TRAINED = {"compressor"}
 
 
+def _known_parts(value: list[str]) -> list[str]:
+    unknown = [p for p in value if p not in PARTS]
+    if unknown:
+        raise ValueError(f"unknown parts {unknown}; parts are {', '.join(PARTS)}")
+    return value
+
+
 class ModelSection(Section):
     size: str = Field("tiny", description="a named size: " + ", ".join(SIZES))
     # For the tiny size: where its random-weight components live (built there when missing).
@@ -46,10 +53,7 @@ class InitFrom(Section):
     @field_validator("parts")
     @classmethod
     def _parts(cls, value: list[str]) -> list[str]:
-        unknown = [p for p in value if p not in PARTS]
-        if unknown:
-            raise ValueError(f"unknown parts {unknown}; parts are {', '.join(PARTS)}")
-        return value
+        return _known_parts(value)
 
 
 class DataSection(Section):
@@ -125,9 +129,7 @@ class TrainConfig(Section):
     @field_validator("trainable")
     @classmethod
     def _trainable(cls, value: list[str]) -> list[str]:
-        unknown = [p for p in value if p not in PARTS]
-        if unknown:
-            raise ValueError(f"unknown parts {unknown}; parts are {', '.join(PARTS)}")
+        _known_parts(value)
         fixed = sorted(set(value) & _NEVER_TRAINED)
         if fixed:
             raise ValueError(f"{fixed} have no parameters to train")
