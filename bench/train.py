@@ -19,7 +19,7 @@ import time
 import torch
 
 from model.build import build_model
-from model.sizes import omni_small, omni_tiny
+from model.sizes import TINY_DIR, omni_small, omni_tiny
 from model.tiny import ensure_tiny_components
 from model.train.config import OptimSection
 from model.train.freeze import set_trainable
@@ -48,7 +48,7 @@ def synthetic_batch(model, batch: int, text_tokens: int, device) -> dict:
 
 
 def measure(size: str, steps: int, batch: int, text_tokens: int, device, peak_tflops: float):
-    cfg = omni_tiny(ensure_tiny_components("models/tiny/omni")) if size == "tiny" else omni_small()
+    cfg = omni_tiny(ensure_tiny_components(TINY_DIR)) if size == "tiny" else omni_small()
     torch.manual_seed(0)
     model = build_model(cfg, pretrained=False).to(device)
     set_trainable(model, STAGE3)

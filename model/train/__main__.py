@@ -12,10 +12,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from curation.config_base import ConfigError
-from model.train.checkpoint import latest_checkpoint, read_trainer_state
-from model.train.config import load_train_config
+from model.train.checkpoint import WEIGHTS, latest_checkpoint, read_trainer_state
+from model.train.config import TrainConfig, load_train_config
+
+
+def missing_inputs(configs: list[TrainConfig], run: str) -> list[str]:
+    """Data files and earlier checkpoints the stages need, checked before the first one starts;
+    a checkpoint an earlier stage of this same command will write counts as present."""
+    problems, coming = [], set()
+    for cfg in configs:
+        for pattern in cfg.data.train:
+            if not Path(pattern.format(run=run)).exists():
+                problems.append(
+                    f"{cfg.name}: data.train {pattern!r} → {pattern.format(run=run)} not found"
+                )
+        for init in cfg.init_from:
+            folder = Path(init.checkpoint)
+            if not (folder / WEIGHTS).is_file() and folder.resolve() not in coming:
+                problems.append(
+                    f"{cfg.name}: init_from checkpoint {folder} not found (train its stage first)"
+                )
+        coming.add((cfg.output_path() / "final").resolve())
+    return problems
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         configs = [load_train_config(path, args.overrides) for path in args.configs]
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    problems = missing_inputs(configs, args.run)
+    if problems:
+        print(
+            "error: missing inputs, nothing trained:\n  " + "\n  ".join(problems), file=sys.stderr
+        )
         return 2
     for cfg in configs:
         done = latest_checkpoint(cfg.output_path())

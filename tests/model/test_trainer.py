@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_fixtures import AUDIO_TEXT, tiny_stage, write_exports
+from train_fixtures import AUDIO_TEXT, TINY_CONFIGS, tiny_stage, write_exports
 
 from curation.config_base import ConfigError
 from model.config import PARTS
@@ -232,3 +232,15 @@ def test_schedule_length_in_steps_or_epochs():
     assert ScheduleSection(steps=3).total_steps(1000, 8) == 3
     with pytest.raises(ValueError, match="exactly one of steps and epochs"):
         ScheduleSection(steps=3, epochs=1)
+
+
+def test_train_command_checks_every_stage_input_before_training(capsys):
+    from model.train.__main__ import main
+
+    configs = [str(TINY_CONFIGS / f"{s}.yaml") for s in ("stage1_face", "stage1_visual")]
+    code = main([*configs, "--run", "nope"])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing trained" in err
+    assert "data_manifests/nope/exports/face.json not found" in err
+    # stage1_face's own checkpoint would come from this command; the others would not.
+    assert "stage1_face/final" not in err and "stage1_body/final not found" in err
