@@ -1,13 +1,16 @@
 # Thin wrappers over the CLI (`python -m curation ...`). Run `make help` for the list.
 SHELL := /bin/bash
 PY ?= .venv/bin/python
+# CONFIG given: that profile. Not given: a run's recorded config (run.json) for every command on
+# an existing run, and configs/curate/local.yaml for a new one (the CLI's own defaults).
 CONFIG ?= configs/curate/local.yaml
+CONFIG_ARG = $(if $(filter command line environment,$(origin CONFIG)),--config $(CONFIG))
 SOURCES ?= tests/assets/videos
 RUN ?= sample
 UNTIL ?=
 SET ?=
 
-CURATE_ARGS := --config $(CONFIG) --sources $(SOURCES) --run $(RUN) \
+CURATE_ARGS = $(CONFIG_ARG) --sources $(SOURCES) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
 BRANCH ?= all
@@ -20,12 +23,12 @@ train_configs = $(if $(filter command line environment,$(origin CONFIG)),$(CONFI
 TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format \
-	bench bench-temporal bench-dedup bench-embed bench-boxes \
+	bench bench-temporal bench-dedup bench-embed bench-boxes bench-scale \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
-	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']"
+	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']   (a resume uses the run's recorded config)"
 	@echo "make instructions BRANCH=face|body|interaction|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
@@ -41,6 +44,7 @@ help:
 	@echo "make bench-boxes                frames per second of each face/person detector on CPU"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
+	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
 	@echo "make lint / make format         ruff"
 
 setup: system-deps
@@ -79,7 +83,7 @@ curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
 
 instructions:
-	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
+	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
 
 # Tiny random-weight test models for the offline profile and the tiny training configs
 # (both build them on demand anyway).
@@ -104,10 +108,10 @@ model-summary:
 # make browse RUN=myrun ARGS='--where "kept AND frames_with_face >= 3" --limit 50'
 .PHONY: browse report bench-browse
 browse:
-	$(PY) -m curation browse --run $(RUN) --config $(CONFIG) $(ARGS)
+	$(PY) -m curation browse --run $(RUN) $(CONFIG_ARG) $(ARGS)
 
 report:
-	$(PY) -m curation report --run $(RUN) --config $(CONFIG) $(ARGS)
+	$(PY) -m curation report --run $(RUN) $(CONFIG_ARG) $(ARGS)
 
 dedup-captions:
 	$(PY) -m curation dedup-captions $(IN) $(OUT) --config $(CONFIG) $(foreach s,$(SET),--set $(s))
@@ -123,7 +127,7 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse bench-train
+bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse bench-train bench-scale
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -142,3 +146,6 @@ bench-browse:
 
 bench-train:
 	$(PY) bench/train.py
+
+bench-scale:
+	$(PY) bench/scale.py

@@ -31,7 +31,7 @@ from curation.browse.cli import DEFAULT_COLUMNS
 from curation.browse.db import RunDB
 from curation.browse.layout import DEFAULT_STAGES, open_layout
 from curation.browse.summary import funnel
-from curation.instructions.build import PAIRS
+from curation.instructions.stage import PAIRS
 
 # (folder, schema, share of its rows kept, reject reasons) after sources and scenes.
 FUNNEL = [

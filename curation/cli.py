@@ -13,24 +13,31 @@ import yaml
 
 from curation.backends.base import ModelUnavailable
 from curation.browse.cli import add_parsers as add_browse_parsers
-from curation.config import ConfigError, PipelineConfig, load_config
+from curation.config import ConfigError, PipelineConfig, load_config, recorded_config
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.funnel import format_funnel
 from curation.instructions.build import InstructionsError, build_instructions, format_stats
 from curation.instructions.generate import BRANCHES
 from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
-from curation.pipeline import Pipeline, RunMismatchError, package_versions
+from curation.pipeline import Pipeline, RunMismatchError, make_runner, package_versions
 from curation.rundir import RunDir, RunLockedError, write_table
 from curation.sources import SourcesError
+from curation.storage import StorageError
+from curation.worker import DeviceError
 
 DEFAULT_CONFIG = Path("configs/curate/local.yaml")
+log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2  # bad config, sources or arguments: nothing was done
 EXIT_LOCKED = 3  # another run holds the run directory
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help=f"pipeline profile (default: {DEFAULT_CONFIG})")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help=f"pipeline profile (default: the run's recorded config, else {DEFAULT_CONFIG})",
+    )
     p.add_argument(
         "--set",
         dest="overrides",
@@ -42,31 +49,50 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runner", choices=["local", "ray"], help="shortcut for --set runner.kind=...")
 
 
-def _load(args: argparse.Namespace) -> PipelineConfig:
-    path = args.config
-    if path is None and DEFAULT_CONFIG.exists():
-        path = DEFAULT_CONFIG
-    overrides = list(args.overrides)
-    if args.runner:
-        overrides.append(f"runner.kind={args.runner}")
-    return load_config(path, overrides)
-
-
 def _banner(text: str) -> str:
     bar = "!" * 78
     return f"{bar}\n{text.strip()}\n{bar}"
 
 
-def cmd_curate(args: argparse.Namespace) -> int:
+def _overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.runner:
+        overrides.append(f"runner.kind={args.runner}")
+    return overrides
+
+
+def _load(args: argparse.Namespace) -> PipelineConfig:
+    """The config of --config (or the default profile) plus --set overrides."""
+    path = args.config
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    return load_config(path, _overrides(args))
+
+
+def _load_for_run(args: argparse.Namespace) -> tuple[PipelineConfig, RunDir]:
+    """A run and its config: the one recorded in its run.json unless --config is given (so a
+    run made with the offline profile stays offline in every later command), plus --set."""
     config = _load(args)
+    run = RunDir(config.run.root, args.run)
+    if args.config is not None:
+        return config, run
+    state = run.read_run_json()
+    if state and state.get("config"):
+        recorded = recorded_config(state, [*_overrides(args), f"run.root={config.run.root}"])
+        log.info("%s: using the config recorded in its run.json", args.run)
+        return recorded, run
+    return config, run
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    config, run = _load_for_run(args)
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
     for tool in ("ffmpeg", "ffprobe"):
         binary(tool)
-    run = RunDir(config.run.root, args.run)
     pipeline = Pipeline(config, run)
     state = pipeline.execute(args.sources, until=args.until)
-    print(f"\nrun directory: {run.path}")
+    print(f"\nrun directory: {run.location}")
     print(format_funnel(state))
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
@@ -74,16 +100,14 @@ def cmd_curate(args: argparse.Namespace) -> int:
 
 
 def cmd_instructions(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config, run = _load_for_run(args)
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
-    run = RunDir(config.run.root, args.run)
-    if not run.run_json.exists():
-        raise ConfigError(f"no run at {run.path}: run `make curate RUN={args.run}` first")
+    if run.read_run_json() is None:
+        raise ConfigError(f"no run at {run.location}: run `make curate RUN={args.run}` first")
     branches = list(BRANCHES) if args.branch == "all" else [args.branch]
-    with run.lock():
-        result = build_instructions(config, run, branches, progress=config.runner.progress)
-    print(f"\nrun directory: {run.path}  (exports in {run.folder('exports')})")
+    result = build_instructions(config, run, branches, make_runner(config))
+    print(f"\nrun directory: {run.location}  (exports in {run.uri('exports')})")
     print(format_stats(result))
     return 0
 
@@ -212,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         EmbedderUnavailable,
         ModelUnavailable,
         InstructionsError,
+        StorageError,
+        DeviceError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

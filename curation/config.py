@@ -18,6 +18,7 @@ from curation.config_base import (  # noqa: F401  (ConfigError, parse_override: 
     ConfigError,
     Resources,
     Section,
+    load_data_model,
     load_yaml_model,
     parse_override,
 )
@@ -49,11 +50,20 @@ class RunnerConfig(Section):
     # None: RAY_ADDRESS from the environment if set, else a local Ray instance.
     address: str | None = None
     progress: bool = True
+    fit_check: bool = Field(
+        True,
+        description="fail before any work when a stage asks for more than the largest node "
+        "offers (turn off on an autoscaling cluster whose nodes are not up yet)",
+    )
 
 
 class RunConfig(Section):
-    root: Path = Path("data_manifests")
-    shard_size: int = Field(8, ge=1, description="sources per shard: the unit of work and resume")
+    # A folder, or an object-store URI (s3://bucket/prefix) that every node can reach.
+    root: str = "data_manifests"
+    shard_size: int = Field(8, ge=1, description="sources per shard: the unit of probe and scenes")
+    clips_per_shard: int = Field(
+        64, ge=1, description="clips per shard after the scene split: the unit of later stages"
+    )
 
 
 class SourcesConfig(Section):
@@ -140,7 +150,7 @@ class DedupConfig(Section):
         "bundled:all-MiniLM-L6-v2", description="sentence-transformers model name or local path"
     )
     embed_batch_size: int = Field(256, ge=1)
-    device: str | None = Field(None, description="None: CUDA when present, else CPU")
+    device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
     threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity of near-duplicates")
     exact_max: int = Field(
         20_000, ge=1, description="up to this many clips: exact all-pairs search"
@@ -148,7 +158,7 @@ class DedupConfig(Section):
     partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
     boundary_margin: float = Field(0.12, ge=0, le=2)
     probes: int = Field(8, ge=1, description="nearest partitions a boundary vector joins")
-    resources: Resources = Resources(cpus=2, concurrency=1)
+    resources: Resources = Resources(cpus=1, concurrency=1)
 
 
 class PipelineConfig(Section):
@@ -191,18 +201,45 @@ class PipelineConfig(Section):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the manifests (not runner, resources or paths)."""
-
-        def strip(obj: Any) -> Any:
-            if isinstance(obj, dict):
-                return {
-                    k: strip(v)
-                    for k, v in sorted(obj.items())
-                    if k not in ("resources", "runner", "run", "notice")
-                }
-            return obj
-
-        blob = json.dumps(strip(self.model_dump(mode="json")), sort_keys=True)
+        blob = json.dumps(manifest_settings(self.model_dump(mode="json")), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Settings that change how and where the work runs, never what it writes: a run may resume
+# with other values of these (more workers, another server address, a longer timeout).
+OPERATIONAL = frozenset(
+    {"resources", "prepare", "runner", "run", "notice", "threads", "device", "base_url",
+     "api_key_env", "concurrency", "timeout_s", "retries", "backoff_s", "gpu_memory_utilization"}
+)  # fmt: skip
+
+
+def manifest_settings(obj: Any) -> Any:
+    """A dumped config without its operational settings (what the fingerprint covers)."""
+    if isinstance(obj, dict):
+        return {k: manifest_settings(v) for k, v in sorted(obj.items()) if k not in OPERATIONAL}
+    if isinstance(obj, list):
+        return [manifest_settings(v) for v in obj]
+    return obj
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The manifest settings that differ, as `section.field: old -> new` lines."""
+
+    def flat(obj: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(obj, dict):
+            out: dict[str, Any] = {}
+            for k, v in obj.items():
+                out.update(flat(v, f"{prefix}{k}."))
+            return out
+        return {prefix[:-1]: obj}
+
+    a, b = flat(manifest_settings(old)), flat(manifest_settings(new))
+    missing = object()
+    return [
+        f"{key}: {a.get(key, '(unset)')!r} -> {b.get(key, '(unset)')!r}"
+        for key in sorted(set(a) | set(b))
+        if a.get(key, missing) != b.get(key, missing)
+    ]
 
 
 def load_config(
@@ -210,3 +247,8 @@ def load_config(
 ) -> PipelineConfig:
     """Load a profile (or the defaults when `path` is None) and apply `--set` overrides."""
     return load_yaml_model(PipelineConfig, path, overrides)
+
+
+def recorded_config(state: dict[str, Any], overrides: list[str] | None = None) -> PipelineConfig:
+    """The config a run recorded in its run.json, plus `--set` overrides."""
+    return load_data_model(PipelineConfig, state["config"], overrides, "the run's recorded config")

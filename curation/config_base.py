@@ -5,11 +5,12 @@ Both the curation pipeline's config and the trainer's load through `load_yaml_mo
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Answers that start like this are refusals, not captions (every model stage checks them).
 REFUSALS = ["I'm sorry", "I am sorry", "I cannot", "I can't", "As an AI"]
@@ -20,12 +21,26 @@ class Section(BaseModel):
 
 
 class Resources(Section):
-    """What one worker of a stage needs, and how many workers may run at once."""
+    """What one worker of a stage needs, and how many workers may run at once.
+
+    `gpus: auto` (the default of stages that run models) reserves what the stage's models
+    need: a vLLM engine its `tensor_parallel_size`, a local model one GPU where the cluster
+    has GPUs and none where it has not; a number (fractions allowed) is taken as given.
+    """
 
     cpus: float = Field(1.0, ge=0)
-    gpus: float = Field(0.0, ge=0)
+    gpus: float | Literal["auto"] = Field(
+        0.0, description="per worker; 'auto': what its models need"
+    )
     memory_gb: float | None = Field(None, gt=0)
     concurrency: int = Field(4, ge=1, description="maximum parallel workers of this stage")
+
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, value: float | str) -> float | str:
+        if value != "auto" and float(value) < 0:
+            raise ValueError("must be 'auto' or a number >= 0")
+        return value
 
 
 class ConfigError(ValueError):
@@ -88,6 +103,14 @@ def load_yaml_model(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         data = loaded or {}
+    return load_data_model(cls, data, overrides, origin)
+
+
+def load_data_model(
+    cls: type[M], data: dict[str, Any], overrides: list[str] | None = None, origin: str = "data"
+) -> M:
+    """Validate a mapping (e.g. the config a run recorded) plus overrides into `cls`."""
+    data = copy.deepcopy(data)
     for text in overrides or []:
         parts, value = parse_override(text)
         _apply_override(data, parts, value)

@@ -11,6 +11,11 @@ from curation.backends.base import BackendConfig
 from curation.config_base import REFUSALS, Resources, Section
 from curation.detect.base import FACE_KINDS, PERSON_KINDS, DetectorConfig
 
+# Model stages: prompts (frames sampled, JPEG-encoded) are made by CPU tasks (`prepare`), and
+# each model runs in its own pool of workers that hold it loaded (`resources`).
+PREPARE = Resources(cpus=1, concurrency=4)
+MODEL = Resources(cpus=1, gpus="auto", concurrency=1)
+
 
 def check_template(prompt: str, **placeholders: str) -> None:
     """The prompt must use every placeholder and no other `{...}` (write `{{` for a brace)."""
@@ -39,8 +44,8 @@ class BriefCaptionConfig(Section):
     max_side: int = Field(448, ge=28, description="longer side of a sampled frame, pixels")
     attempts: int = Field(3, ge=1, description="tries per clip on empty output, refusal or error")
     refusal_markers: list[str] = REFUSALS
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
 
 class BoxesConfig(Section):
@@ -56,7 +61,7 @@ class BoxesConfig(Section):
     )
     threads: int = Field(2, ge=1, description="clips decoded at once per worker")
     batch_size: int = Field(16, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=2)
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
 
     @model_validator(mode="after")
     def _detectors(self) -> BoxesConfig:
@@ -102,8 +107,8 @@ class DetailedCaptionConfig(Section):
     min_candidates: int = Field(2, ge=1, description="fewer usable captions: rejected")
     attempts: int = Field(3, ge=1)
     refusal_markers: list[str] = REFUSALS
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
     @model_validator(mode="after")
     def _models(self) -> DetailedCaptionConfig:
@@ -140,8 +145,8 @@ class ConsensusConfig(Section):
     match: float = Field(0.6, gt=0, le=1, description="cosine at which two sentences agree")
     min_support: int = Field(2, ge=1, description="candidates that must support a sentence")
     min_agreement: float = Field(0.75, ge=0, le=1, description="lower agreement is rejected")
-    batch_size: int = Field(16, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
     @model_validator(mode="after")
     def _prompt(self) -> ConsensusConfig:
@@ -170,8 +175,8 @@ class StructureConfig(Section):
     )
     embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
     device: str | None = None
-    batch_size: int = Field(16, ge=1)
-    resources: Resources = Resources(cpus=1, concurrency=1)
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
     @model_validator(mode="after")
     def _prompt(self) -> StructureConfig:
@@ -180,7 +185,8 @@ class StructureConfig(Section):
 
 
 class InstructionsConfig(Section):
-    """Per-branch instructions (`make instructions`): templates plus LLM-written questions."""
+    """Per-branch instructions (`make instructions`): templates plus LLM-written questions,
+    a stage per branch run by the same runners as the pipeline (resumable, any backend)."""
 
     llm_questions: int = Field(
         1, ge=0, le=8, description="open questions an LLM writes per clip and branch (0: none)"
@@ -199,13 +205,10 @@ class InstructionsConfig(Section):
     )
     embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
     device: str | None = None
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
     @model_validator(mode="after")
-    def _backend(self) -> InstructionsConfig:
+    def _prompt(self) -> InstructionsConfig:
         check_template(self.prompt, about="", facts="", n="")
-        if self.llm_questions and self.backend.kind == "vllm":
-            raise ValueError(
-                "backend.kind vllm is not supported for instructions: serve the model "
-                "(vllm serve ...) and use kind openai with its base_url"
-            )
         return self

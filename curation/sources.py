@@ -2,7 +2,8 @@
 
 Accepted: a folder (searched recursively for video extensions), a text file with one path per
 line (`#` starts a comment), a CSV file with a path column, or a Parquet file with a path
-column. Relative paths in list files are relative to the list file. Paths that do not exist are
+column; a folder or list file may be in an object store (s3://bucket/videos/), and list
+entries may be URIs. Relative paths in list files are relative to the list file. Paths that do not exist are
 kept: the probe stage records them as `missing_file` rather than losing them here.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +20,7 @@ import pyarrow.parquet as pq
 from curation.config import SourcesConfig
 from curation.ids import source_id
 from curation.schemas import INPUTS
+from curation.storage import Storage, StorageError, is_object_store
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +60,62 @@ def _from_parquet(path: Path, column: str) -> list[str]:
 
 
 def _absolute(entry: str, base: Path) -> str:
+    if "://" in entry:
+        return entry
     p = Path(entry).expanduser()
     return str(p if p.is_absolute() else (base / p).absolute())
 
 
+def _from_object_store(spec: str, config: SourcesConfig) -> list[str]:
+    """A prefix of an object store (every video under it) or a list file stored there."""
+    wanted = {e.lower() for e in config.extensions}
+    parent, _, name = spec.rstrip("/").rpartition("/")
+    try:
+        folder = Storage.open(spec)
+        if folder.kind() == "folder":
+            return [u for u in folder.walk() if Path(u).suffix.lower() in wanted]
+        store = Storage.open(parent)
+        if store.kind(name) != "file":
+            raise SourcesError(f"sources {spec!r} is neither a folder nor a file")
+        if Path(name).suffix.lower() in wanted:
+            return [spec]
+        with tempfile.TemporaryDirectory() as tmp:  # a list file: read as a local one
+            local = Path(tmp) / name
+            local.write_bytes(store.read_bytes(name))
+            entries = _from_list_file(local, config)
+    except (OSError, StorageError) as exc:
+        raise SourcesError(f"sources {spec!r}: {exc}") from None
+    return [e if "://" in e else f"{parent}/{e}" for e in entries]
+
+
+def _from_list_file(spec: Path, config: SourcesConfig) -> list[str]:
+    suffix = spec.suffix.lower()
+    if suffix == ".parquet":
+        return _from_parquet(spec, config.path_column)
+    if suffix == ".csv":
+        return _from_csv(spec, config.path_column)
+    return _from_text(spec)
+
+
 def list_sources(spec: str | Path, config: SourcesConfig) -> pa.Table:
-    """Resolve a sources argument into a table of `source_id`, `path` (absolute)."""
+    """Resolve a sources argument into a table of `source_id`, `path` (absolute, or a URI)."""
+    if is_object_store(spec):
+        return _table(_from_object_store(str(spec), config), str(spec))
     spec = Path(spec).expanduser()
     if spec.is_dir():
         paths = _from_folder(spec.absolute(), config.extensions)
     elif spec.is_file():
-        suffix = spec.suffix.lower()
-        if suffix == ".parquet":
-            entries = _from_parquet(spec, config.path_column)
-        elif suffix == ".csv":
-            entries = _from_csv(spec, config.path_column)
-        elif suffix in {e.lower() for e in config.extensions}:
+        if spec.suffix.lower() in {e.lower() for e in config.extensions}:
             entries = [str(spec)]
         else:
-            entries = _from_text(spec)
+            entries = _from_list_file(spec, config)
         paths = [_absolute(e, spec.parent.absolute()) for e in entries]
     else:
         raise SourcesError(f"sources {str(spec)!r} is neither a folder nor a file")
+    return _table(paths, str(spec))
 
+
+def _table(paths: list[str], spec: str) -> pa.Table:
     seen: set[str] = set()
     unique = []
     for p in paths:

@@ -18,8 +18,10 @@ import numpy as np
 import pyarrow as pa
 
 from curation import schemas
-from curation.detect import Detection, Detector, DetectorConfig, make_detector
+from curation.config_models import BoxesConfig
+from curation.detect import Detection, Detector, DetectorConfig, detector_class, make_detector
 from curation.media.frames import clip_frames
+from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected
 
 
@@ -32,30 +34,38 @@ class BoxesStage(Stage):
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")
     uses_actor: ClassVar[bool] = True
 
-    face: DetectorConfig | None
-    person: DetectorConfig | None
-    frames: int = 8
-    max_side: int = 640
-    human_filter: bool = True
-    min_human_fraction: float = 0.5
-    threads: int = 2
-    batch_size: int = 16
+    cfg: BoxesConfig
     _detectors: list[Detector] = field(default_factory=list, init=False, repr=False)
     # Detector objects are not all thread-safe: frames are decoded in threads, detected in turn.
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def _load(self) -> list[Detector]:
-        detectors = [make_detector(c) for c in (self.face, self.person) if c is not None]
+    @property
+    def configs(self) -> list[DetectorConfig]:
+        return [c for c in (self.cfg.face, self.cfg.person) if c is not None]
+
+    def gpu_need(self) -> GpuNeed:
+        return GpuNeed.most(
+            [GpuNeed.for_device(c.device) for c in self.configs if detector_class(c.kind).uses_gpu]
+        )
+
+    def _load(self, worker: Worker) -> list[Detector]:
+        detectors = [make_detector(c) for c in self.configs]
         for detector in detectors:
-            detector.setup()
+            detector.setup(
+                worker.device(detector.config.device, f"{self.name} {detector.config.kind}")
+            )
         return detectors
 
-    def setup(self) -> None:
+    def setup(self, worker: Worker) -> None:
         if not self._detectors:
-            self._detectors = self._load()
+            self._detectors = self._load(worker)
+
+    def teardown(self) -> None:
+        self._detectors = []
 
     def preflight(self) -> None:
-        self._load()  # cheap next to the run: missing weights fail here, before any work
+        # Cheap next to the run: missing weights fail here, before any work (on the CPU).
+        self._load(Worker(gpu_ids=()))
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to Ray workers before setup(): loaded models and the lock stay behind.
@@ -66,7 +76,9 @@ class BoxesStage(Stage):
 
     @property
     def detector_names(self) -> str:
-        parts = [f"{k}={c.kind}" for k, c in (("face", self.face), ("person", self.person)) if c]
+        parts = [
+            f"{k}={c.kind}" for k, c in (("face", self.cfg.face), ("person", self.cfg.person)) if c
+        ]
         return " ".join(parts)
 
     def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
@@ -107,8 +119,8 @@ class BoxesStage(Stage):
         }
 
     def verdict(self, summary: dict[str, Any]) -> dict[str, Any]:
-        need = max(1, math.ceil(self.min_human_fraction * summary["frames_sampled"]))
-        if self.human_filter and summary["frames_with_human"] < need:
+        need = max(1, math.ceil(self.cfg.min_human_fraction * summary["frames_sampled"]))
+        if self.cfg.human_filter and summary["frames_with_human"] < need:
             return rejected(
                 "no_human",
                 f"a face or person in {summary['frames_with_human']} of "
@@ -117,17 +129,16 @@ class BoxesStage(Stage):
         return kept()
 
     def process(self, batch: pa.Table) -> pa.Table:
-        self.setup()
         clips = batch.to_pylist()
 
         def read(clip: dict[str, Any]) -> tuple[list[np.ndarray], list[float]] | str:
             try:
-                return clip_frames(clip, self.frames, self.max_side)
+                return clip_frames(clip, self.cfg.frames, self.cfg.max_side)
             except RuntimeError as exc:
                 return str(exc)
 
         rows = []
-        for clip, sampled in zip(clips, self.map_rows(read, clips, self.threads), strict=True):
+        for clip, sampled in zip(clips, self.map_rows(read, clips, self.cfg.threads), strict=True):
             if isinstance(sampled, str):
                 rows.append({**clip, "box_detectors": self.detector_names,
                              **rejected("decode_failed", sampled)})  # fmt: skip

@@ -1,7 +1,7 @@
 """brief_caption: the paper's brief, general-context caption of each clip, by a VLM.
 
-Frames are sampled uniformly from the clip file (or the virtual clip's range of its source),
-sent to the configured backend, and the answer is checked: empty output and refusals are
+Frames are sampled uniformly from the clip file (or the virtual clip's range of its source)
+by the stage's CPU workers, sent to the configured backend, and the answer is checked: empty output and refusals are
 retried like errors, up to `attempts` tries; a clip that never gets a caption is kept in the
 table with `kept=False` and the reason (`caption_failed`, `empty_caption`, `refused`). Those
 reasons are retryable: re-running the command retries exactly those clips.
@@ -9,15 +9,15 @@ reasons are retryable: re-running the command retries exactly those clips.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from curation import schemas
-from curation.backends import BackendConfig, Generation, Prompt
+from curation.backends import Generation, Prompt
 from curation.backends.base import prompt_hash
-from curation.media.frames import clip_frames
+from curation.config_models import BriefCaptionConfig
 from stages.base import kept, rejected
 from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
 
@@ -29,32 +29,27 @@ class BriefCaptionStage(ModelStage):
     schema: ClassVar[pa.Schema] = schemas.CAPTIONS
     adds: ClassVar[list[pa.Field]] = schemas.CAPTION_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")
-    uses_actor: ClassVar[bool] = True
     retryable_reasons: ClassVar[frozenset[str]] = frozenset(
         {"caption_failed", "empty_caption", "refused"}
     )
 
-    backend: BackendConfig
-    prompt: str
-    system: str | None = None
-    frames: int = 8
-    max_side: int = 448
-    refusal_markers: list[str] = field(default_factory=list)
-    batch_size: int = 8
+    cfg: BriefCaptionConfig
 
     def verdict(self, gen: Generation) -> tuple[str, str] | None:
-        return answer_problem(gen, self.refusal_markers, "caption_failed", "empty_caption")
+        return answer_problem(gen, self.cfg.refusal_markers, "caption_failed", "empty_caption")
 
-    def prompt_for(self, clip: dict[str, Any]) -> Prompt:
-        """The prompt for one clip; raises RuntimeError when no frame can be sampled."""
-        frames = clip_frames(clip, self.frames, self.max_side)[0]
-        return Prompt(self.prompt, frames, self.system, key=clip["clip_id"])
+    def prompt_for(self, clip: dict[str, Any], images: list[bytes]) -> Prompt:
+        return Prompt(self.cfg.prompt, images, self.cfg.system, key=clip["clip_id"])
 
     def calls(self) -> list[ModelCall]:
-        return [ModelCall("brief", self.backend, self.frames, self.prompt_for, self.verdict)]
+        cfg = self.cfg
+        return [
+            ModelCall("brief", cfg.backend, self.prompt_for, self.verdict, cfg.frames, cfg.max_side)
+        ]
 
     def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
-        key = prompt_hash(self.system or "", self.prompt, str(self.frames), str(self.max_side))
+        cfg = self.cfg
+        key = prompt_hash(cfg.system or "", cfg.prompt, str(cfg.frames), str(cfg.max_side))
         rows = []
         for clip, (gen, attempts) in zip(clips, outcomes[0], strict=True):
             problem = self.verdict(gen)
@@ -62,7 +57,7 @@ class BriefCaptionStage(ModelStage):
                 {
                     **clip,
                     "brief_caption": None if problem else gen.text.strip(),
-                    "caption_model": self.backend.model,
+                    "caption_model": cfg.backend.model,
                     "caption_prompt_hash": key,
                     "caption_prompt_tokens": gen.prompt_tokens,
                     "caption_completion_tokens": gen.completion_tokens,

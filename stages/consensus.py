@@ -11,13 +11,14 @@ output and refusals are retried, then rejected (`empty_consensus`, `refused`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from curation import schemas
-from curation.backends import BackendConfig, Generation, Prompt
+from curation.backends import Generation, Prompt
 from curation.backends.base import check_model_available, prompt_hash
+from curation.config_models import ConsensusConfig
 from curation.consensus import ConsensusScorer
 from curation.embed import CaptionEmbedder, resolve_model
 from stages.base import kept, rejected
@@ -35,48 +36,43 @@ class ConsensusStage(ModelStage):
     schema: ClassVar[pa.Schema] = schemas.CONSENSUS
     adds: ClassVar[list[pa.Field]] = schemas.CONSENSUS_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "candidates")
-    uses_actor: ClassVar[bool] = True
     retryable_reasons: ClassVar[frozenset[str]] = frozenset({"consensus_failed"})
 
-    method: Literal["llm", "extractive"] = "llm"
-    backend: BackendConfig
-    prompt: str
-    system: str | None = None
-    refusal_markers: list[str] = field(default_factory=list)
-    embedder: str
-    device: str | None = None
-    match: float = 0.6
-    min_support: int = 2
-    min_agreement: float = 0.75
-    batch_size: int = 16
+    cfg: ConsensusConfig
     _scorer: ConsensusScorer | None = field(default=None, init=False, repr=False)
 
     def verdict(self, gen: Generation) -> tuple[str, str] | None:
-        return answer_problem(gen, self.refusal_markers, "consensus_failed", "empty_consensus")
+        return answer_problem(gen, self.cfg.refusal_markers, "consensus_failed", "empty_consensus")
 
-    def prompt_for(self, clip: dict[str, Any]) -> Prompt:
+    def prompt_for(self, clip: dict[str, Any], images: list[bytes]) -> Prompt:
         listed = "\n\n".join(
             f"Description {i}:\n{text}" for i, text in enumerate(candidate_texts(clip), 1)
         )
-        return Prompt(self.prompt.format(captions=listed), [], self.system, key=clip["clip_id"])
+        text = self.cfg.prompt.format(captions=listed)
+        return Prompt(text, [], self.cfg.system, key=clip["clip_id"])
 
     def calls(self) -> list[ModelCall]:
-        if self.method == "extractive":
+        if self.cfg.method == "extractive":
             return []
-        return [ModelCall("consensus", self.backend, 0, self.prompt_for, self.verdict)]
+        return [ModelCall("consensus", self.cfg.backend, self.prompt_for, self.verdict)]
 
     def preflight(self) -> None:
         super().preflight()
-        check_model_available(resolve_model(self.embedder))
+        check_model_available(resolve_model(self.cfg.embedder))
 
     @property
     def scorer(self) -> ConsensusScorer:
-        # Loaded where finish() runs: the worker, or the driver after a vLLM run.
+        # Loaded where finish() runs: the worker that holds the last model of the stage.
         if self._scorer is None:
-            embedder = CaptionEmbedder(self.embedder, self.device)
+            device = self._worker.device(self.cfg.device, f"{self.name} embedder")
+            embedder = CaptionEmbedder(self.cfg.embedder, device)
             embedder.load()
-            self._scorer = ConsensusScorer(embedder, self.match, self.min_support)
+            self._scorer = ConsensusScorer(embedder, self.cfg.match, self.cfg.min_support)
         return self._scorer
+
+    def teardown(self) -> None:
+        super().teardown()
+        self._scorer = None
 
     def _consensus(self, clip: dict[str, Any], answer: Outcome | None):
         """(text, attempts, problem) for one clip."""
@@ -87,8 +83,9 @@ class ConsensusStage(ModelStage):
         return (None if problem else gen.text.strip()), attempts, problem
 
     def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
-        llm = self.method == "llm"
-        key = prompt_hash(self.system or "", self.prompt) if llm else None
+        cfg = self.cfg
+        llm = cfg.method == "llm"
+        key = prompt_hash(cfg.system or "", cfg.prompt) if llm else None
         rows = []
         for i, clip in enumerate(clips):
             text, attempts, problem = self._consensus(clip, outcomes[0][i] if llm else None)
@@ -97,15 +94,15 @@ class ConsensusStage(ModelStage):
                 problem = ("empty_consensus", "no sentence is supported by enough candidates")
             if problem is None:
                 score = self.scorer.agreement(text, candidate_texts(clip))
-                if score.score < self.min_agreement:
+                if score.score < cfg.min_agreement:
                     problem = (
                         "unsupported_consensus",
-                        f"agreement {score.score:.3f} < min_agreement {self.min_agreement} "
+                        f"agreement {score.score:.3f} < min_agreement {cfg.min_agreement} "
                         f"({score.supported} of {score.sentences} parts supported)",
                     )
             rows.append(
                 {**clip, "consensus": text,
-                 "consensus_model": self.backend.model if llm else "extractive",
+                 "consensus_model": cfg.backend.model if llm else "extractive",
                  "consensus_prompt_hash": key, "consensus_attempts": attempts,
                  "agreement": score.score if score else None,
                  "consensus_sentences": score.sentences if score else None,

@@ -10,10 +10,12 @@ decode `path` between `start_s` and `end_s` themselves.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import os
 import subprocess
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +24,9 @@ import ffmpeg
 import pyarrow as pa
 
 from curation import schemas
+from curation.config import CutConfig
 from curation.media.ffmpeg import binary, media_input, stderr_summary
+from curation.storage import Storage, local_copy
 from stages.base import Stage, kept, rejected
 
 
@@ -34,23 +38,14 @@ class CutStage(Stage):
     adds: ClassVar[list[pa.Field]] = schemas.CLIP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "source_id", "path", "start_frame", "end_frame")
 
-    clips_dir: str
-    mode: str = "files"
-    video_codec: str = "libx264"
-    preset: str = "veryfast"
-    crf: int = 22
-    audio_codec: str = "aac"
-    audio_bitrate: str = "128k"
-    container: str = "mp4"
-    encoder_threads: int = 0
-    seek_gap_s: float = 10.0
-    max_seeks: int = 8
-    timeout_s: float = 3600.0
-    batch_size: int = 1_000_000  # a shard's clips at once, so each source is decoded once
+    batch_rows: ClassVar[int] = 1_000_000  # a shard's clips at once: each source decoded once
+
+    cfg: CutConfig
+    media: Storage  # clips go to media/clips/<source_id>/<clip_id>.<container> in here
 
     def process(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
-        if self.mode == "virtual":
+        if self.cfg.mode == "virtual":
             return self.table(
                 [
                     {**r, "cut_mode": "virtual", "clip_path": None, "clip_bytes": None, **kept()}
@@ -65,8 +60,21 @@ class CutStage(Stage):
             out.extend(self.cut_source(sorted(clips, key=lambda r: r["start_frame"])))
         return self.table(out)
 
-    def final_path(self, clip: dict[str, Any]) -> Path:
-        return Path(self.clips_dir) / clip["source_id"] / f"{clip['clip_id']}.{self.container}"
+    def clip_file(self, clip: dict[str, Any]) -> str:
+        """Where a clip goes, relative to `media`."""
+        return f"clips/{clip['source_id']}/{clip['clip_id']}.{self.cfg.container}"
+
+    @contextlib.contextmanager
+    def scratch(self, source_id: str) -> Iterator[Path]:
+        """Where ffmpeg writes a source's clips: beside their final place on a local disk
+        (renamed into it), a temporary folder when the media go to an object store."""
+        if self.media.is_local:
+            folder = self.media.local_path(f"clips/{source_id}")
+            folder.mkdir(parents=True, exist_ok=True)
+            yield folder
+            return
+        with tempfile.TemporaryDirectory(prefix="curation-cut-") as tmp:
+            yield Path(tmp)
 
     def seek_groups(self, clips: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
         """Clips that share one seek: neighbours closer than `seek_gap_s`, at most `max_seeks` groups.
@@ -79,11 +87,11 @@ class CutStage(Stage):
             return [clips]
         groups = [[clips[0]]]
         for clip in clips[1:]:
-            if clip["start_s"] - groups[-1][-1]["end_s"] <= self.seek_gap_s:
+            if clip["start_s"] - groups[-1][-1]["end_s"] <= self.cfg.seek_gap_s:
                 groups[-1].append(clip)
             else:
                 groups.append([clip])
-        while len(groups) > self.max_seeks:  # merge across the smallest gaps
+        while len(groups) > self.cfg.max_seeks:  # merge across the smallest gaps
             gaps = [b[0]["start_s"] - a[-1]["end_s"] for a, b in itertools.pairwise(groups)]
             k = gaps.index(min(gaps))
             groups[k : k + 2] = [groups[k] + groups[k + 1]]
@@ -99,8 +107,11 @@ class CutStage(Stage):
             end=f"{t0 + (clip['end_frame'] - 0.5) / fps:.6f}",
         )
 
-    def command(self, clips: list[dict[str, Any]], partial: dict[str, Path]) -> list[str]:
-        """One ffmpeg command for all clips of one source (timestamps kept as in the source)."""
+    def command(
+        self, clips: list[dict[str, Any]], partial: dict[str, Path], source_path: str
+    ) -> list[str]:
+        """One ffmpeg command for all clips of one source (timestamps kept as in the source);
+        `source_path` is where the source can be read (a local copy of an object-store file)."""
         outputs = []
         for group in self.seek_groups(clips):
             options = {}
@@ -109,7 +120,7 @@ class CutStage(Stage):
                 # only as far as the group's last clip; the trims below are exact.
                 seek = max(0.0, group[0]["start_s"] - 1.0)
                 options = {"ss": f"{seek:.6f}", "t": f"{group[-1]['end_s'] - seek + 1.0:.6f}"}
-            source = ffmpeg.input(media_input(group[0]["path"]), **options)
+            source = ffmpeg.input(media_input(source_path), **options)
             # libx264/yuv420p need even dimensions; the crop is a no-op when they already are.
             video = source.video.filter("crop", "trunc(iw/2)*2", "trunc(ih/2)*2")
             videos = video.filter_multi_output("split", len(group))
@@ -121,12 +132,12 @@ class CutStage(Stage):
             for i, clip in enumerate(group):
                 streams = [self._video_trim(videos[i], clip).setpts("PTS-STARTPTS")]
                 encode: dict[str, Any] = {
-                    "vcodec": self.video_codec,
-                    "preset": self.preset,
-                    "crf": self.crf,
+                    "vcodec": self.cfg.video_codec,
+                    "preset": self.cfg.preset,
+                    "crf": self.cfg.crf,
                     "pix_fmt": "yuv420p",
                     "fps_mode": "passthrough",
-                    "threads": self.encoder_threads,
+                    "threads": self.cfg.encoder_threads,
                 }
                 if audios is not None:
                     t0 = clip["video_start_s"] or 0.0
@@ -139,8 +150,8 @@ class CutStage(Stage):
                         )
                         .filter("asetpts", "PTS-STARTPTS")
                     )
-                    encode.update({"acodec": self.audio_codec, "b:a": self.audio_bitrate})
-                if self.container == "mp4":
+                    encode.update({"acodec": self.cfg.audio_codec, "b:a": self.cfg.audio_bitrate})
+                if self.cfg.container == "mp4":
                     encode["movflags"] = "+faststart"
                 outputs.append(
                     ffmpeg.output(*streams, media_input(str(partial[clip["clip_id"]])), **encode)
@@ -152,34 +163,39 @@ class CutStage(Stage):
         )
 
     def cut_source(self, clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        finals = [self.final_path(c) for c in clips]
-        partial = [p.with_name(f"{p.stem}.partial{p.suffix}") for p in finals]
-        by_id = {c["clip_id"]: p for c, p in zip(clips, partial, strict=True)}
-        finals[0].parent.mkdir(parents=True, exist_ok=True)
+        with self.scratch(clips[0]["source_id"]) as folder:
+            return self._cut_into(folder, clips)
+
+    def _cut_into(self, folder: Path, clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        ext = self.cfg.container
+        partial = {c["clip_id"]: folder / f"{c['clip_id']}.partial.{ext}" for c in clips}
         failure = None
         try:
-            result = subprocess.run(
-                self.command(clips, by_id),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=self.timeout_s,
-                check=False,
-            )
+            with local_copy(clips[0]["path"]) as source:
+                result = subprocess.run(
+                    self.command(clips, partial, source),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=self.cfg.timeout_s,
+                    check=False,
+                )
             if result.returncode != 0:
                 failure = f"ffmpeg exited with {result.returncode}: {stderr_summary(result.stderr)}"
         except subprocess.TimeoutExpired:
-            failure = f"ffmpeg timed out after {self.timeout_s:.0f} s"
+            failure = f"ffmpeg timed out after {self.cfg.timeout_s:.0f} s"
         rows = []
-        for clip, part, final in zip(clips, partial, finals, strict=True):
+        for clip in clips:
+            part = partial[clip["clip_id"]]
             if failure is None and part.exists() and part.stat().st_size > 0:
-                os.replace(part, final)
+                size = part.stat().st_size
+                self.media.upload(part, self.clip_file(clip))
                 rows.append(
                     {
                         **clip,
                         "cut_mode": "files",
-                        "clip_path": str(final),
-                        "clip_bytes": final.stat().st_size,
+                        "clip_path": self.media.uri(self.clip_file(clip)),
+                        "clip_bytes": size,
                         **kept(),
                     }
                 )

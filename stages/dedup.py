@@ -14,9 +14,13 @@ import pyarrow as pa
 
 from curation import schemas
 from curation.backends.base import check_model_available
-from curation.dedup import dedup_captions
+from curation.config import DedupConfig
+from curation.dedup import QUALITY_FACTORS, dedup_captions
 from curation.embed import CaptionEmbedder, resolve_model
+from curation.worker import Worker
 from stages.base import Stage, kept, rejected
+
+DECISIONS = pa.schema([*schemas.DEDUP_COLUMNS, *schemas.VERDICT])
 
 
 @dataclass(kw_only=True)
@@ -26,48 +30,45 @@ class DedupStage(Stage):
     schema: ClassVar[pa.Schema] = schemas.DEDUP
     adds: ClassVar[list[pa.Field]] = schemas.DEDUP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "brief_caption")
+    also_reads: ClassVar[tuple[str, ...]] = ("quality", *QUALITY_FACTORS)  # the quality key
     uses_actor: ClassVar[bool] = True
     is_global: ClassVar[bool] = True
 
-    embedder: str
-    embed_batch_size: int = 256
-    device: str | None = None
-    threshold: float = 0.9
-    exact_max: int = 20_000
-    partition_size: int = 2000
-    boundary_margin: float = 0.12
-    probes: int = 8
-    batch_size: int = 1 << 62  # global: the whole column set at once
+    batch_rows: ClassVar[int] = 1 << 62  # global: the whole column set at once
+
+    cfg: DedupConfig
     _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
 
     def preflight(self) -> None:
-        source = resolve_model(self.embedder)  # bundled models resolve to a local folder
+        source = resolve_model(self.cfg.embedder)  # bundled models resolve to a local folder
         check_model_available(source)
 
-    def setup(self) -> None:
+    def setup(self, worker: Worker) -> None:
         if self._embedder is None:
-            self._embedder = CaptionEmbedder(self.embedder, self.device, self.embed_batch_size)
+            cfg = self.cfg
+            device = worker.device(cfg.device, f"{self.name} embedder")
+            self._embedder = CaptionEmbedder(cfg.embedder, device, cfg.embed_batch_size)
             self._embedder.load()
 
+    def teardown(self) -> None:
+        self._embedder = None
+
     def process(self, batch: pa.Table) -> pa.Table:
-        self.setup()
-        assert self._embedder is not None
+        """The dedup columns and verdict of every row of `batch`, in its order (a global
+        stage returns only what it decides: curation/shard_task.py appends it to the rows)."""
+        assert self._embedder is not None, "setup() first"
+        cfg = self.cfg
         found = dedup_captions(
-            batch, self._embedder, self.threshold, exact_max=self.exact_max,
-            partition_size=self.partition_size, boundary_margin=self.boundary_margin, probes=self.probes,
+            batch, self._embedder, cfg.threshold, exact_max=cfg.exact_max,
+            partition_size=cfg.partition_size, boundary_margin=cfg.boundary_margin, probes=cfg.probes,
         ).to_pylist()  # fmt: skip
         rows: list[dict[str, Any]] = []
-        for clip, d in zip(batch.to_pylist(), found, strict=True):
+        for d in found:
             verdict = kept()
             if not d["kept"]:
-                detail = f"caption repeats {d['duplicate_of']} (cosine {d['similarity']:.3f} >= {self.threshold})"
+                detail = f"caption repeats {d['duplicate_of']} (cosine {d['similarity']:.3f} >= {cfg.threshold})"
                 verdict = rejected("duplicate", detail)
             rows.append(
-                {
-                    **clip,
-                    "duplicate_of": d["duplicate_of"],
-                    "similarity": d["similarity"],
-                    **verdict,
-                }
+                {"duplicate_of": d["duplicate_of"], "similarity": d["similarity"], **verdict}
             )
-        return self.table(rows)
+        return pa.Table.from_pylist(rows, schema=DECISIONS)

@@ -8,17 +8,15 @@ none); a clip with fewer than `min_candidates` usable captions is rejected as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
 import pyarrow as pa
 
 from curation import schemas
 from curation.backends import Generation, Prompt
 from curation.backends.base import prompt_hash
-from curation.config_models import CaptionerConfig
-from curation.media.frames import clip_frames
+from curation.config_models import CaptionerConfig, DetailedCaptionConfig
 from stages.base import kept, rejected
 from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
 
@@ -30,57 +28,37 @@ class DetailedCaptionStage(ModelStage):
     schema: ClassVar[pa.Schema] = schemas.DETAILED
     adds: ClassVar[list[pa.Field]] = schemas.DETAILED_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")
-    uses_actor: ClassVar[bool] = True
     retryable_reasons: ClassVar[frozenset[str]] = frozenset({"too_few_candidates"})
 
-    prompt: str
-    models: list[CaptionerConfig]
-    min_candidates: int = 2
-    refusal_markers: list[str] = field(default_factory=list)
-    batch_size: int = 8
-    # Each clip is decoded once for all models that want the same frames.
-    _frames: dict[tuple[str, int, int], list[np.ndarray]] = field(
-        default_factory=dict, init=False, repr=False
-    )
+    cfg: DetailedCaptionConfig
 
     def verdict(self, gen: Generation) -> tuple[str, str] | None:
-        return answer_problem(gen, self.refusal_markers, "caption_failed", "empty_caption")
-
-    def _prompt_fn(self, model: CaptionerConfig):
-        def prompt_for(clip: dict[str, Any]) -> Prompt:
-            key = (clip["clip_id"], model.frames, model.max_side)
-            if key not in self._frames:
-                self._frames[key] = clip_frames(clip, model.frames, model.max_side)[0]
-            text = model.prompt or self.prompt
-            return Prompt(text, self._frames[key], model.system, key=clip["clip_id"])
-
-        return prompt_for
+        return answer_problem(gen, self.cfg.refusal_markers, "caption_failed", "empty_caption")
 
     def calls(self) -> list[ModelCall]:
         return [
-            ModelCall(m.name, m.backend, m.frames, self._prompt_fn(m), self.verdict)
-            for m in self.models
+            ModelCall(m.name, m.backend, self._prompt_fn(m), self.verdict, m.frames, m.max_side)
+            for m in self.cfg.models
         ]
 
-    def release(self) -> None:
-        self._frames.clear()
+    def _prompt_fn(self, model: CaptionerConfig):
+        text = model.prompt or self.cfg.prompt
 
-    def process(self, batch: pa.Table) -> pa.Table:
-        self.release()
-        try:
-            return super().process(batch)
-        finally:
-            self.release()
+        def prompt_for(clip: dict[str, Any], images: list[bytes]) -> Prompt:
+            return Prompt(text, images, model.system, key=clip["clip_id"])
+
+        return prompt_for
 
     def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
+        cfg = self.cfg
         hashes = [
-            prompt_hash(m.system or "", m.prompt or self.prompt, str(m.frames), str(m.max_side))
-            for m in self.models
+            prompt_hash(m.system or "", m.prompt or cfg.prompt, str(m.frames), str(m.max_side))
+            for m in cfg.models
         ]
         rows = []
         for i, clip in enumerate(clips):
             candidates = []
-            for model, key, answers in zip(self.models, hashes, outcomes, strict=True):
+            for model, key, answers in zip(cfg.models, hashes, outcomes, strict=True):
                 gen, attempts = answers[i]
                 problem = self.verdict(gen)
                 candidates.append(
@@ -91,7 +69,7 @@ class DetailedCaptionStage(ModelStage):
                 )  # fmt: skip
             ok = sum(c["text"] is not None for c in candidates)
             verdict = kept()
-            if ok < self.min_candidates:
+            if ok < cfg.min_candidates:
                 failed = "; ".join(f"{c['model']}: {c['error']}" for c in candidates if c["error"])
                 verdict = rejected(
                     "too_few_candidates", f"{ok} usable of {len(candidates)} ({failed})"[:500]

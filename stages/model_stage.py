@@ -1,36 +1,55 @@
-"""What the stages that ask models share: their calls, retries and the answer checks.
+"""What the stages that ask models share: their calls, the one retry loop, the answer checks.
 
 A model stage declares its *calls*: one per configured model (brief caption: one VLM;
-detailed caption: several VLMs; consensus: one LLM). Every clip gets one prompt per call; an
-answer that is an error, empty or a refusal is retried, up to `attempts` tries, and the stage
-turns each clip's last answers into its output row in `finish()`. In-process (`process()`)
-the backends run here; when the calls' backends are vLLM, the Ray runner runs the same calls
-through Ray Data's LLM processor instead (curation/runners/llm_stage.py) and calls `finish()`.
+detailed caption: several VLMs; consensus: one LLM). Its work on a shard has three parts:
+
+1. `prepare(clips)`: every clip's prompt for every call (frames sampled and JPEG-encoded).
+   No model is needed, so the Ray runner runs this in CPU tasks, apart from the GPUs.
+2. `answer(i, prompts)`: call i's model answers every prompt; an answer that is an error,
+   empty or a refusal is asked again (`ask_until_usable`, the only retry loop of the
+   pipeline), up to `attempts` tries, in the same loaded model. The Ray runner gives each
+   call its own pool of workers that hold that model, so two large VLMs never have to share
+   a worker's GPUs.
+3. `finish(clips, outcomes)`: each clip's output row from its last answers.
+
+The local runner runs the three in turn in one process (`process()`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from curation.backends import Backend, BackendConfig, Generation, Prompt, make_backend
-from curation.backends.base import check_model_available
+from curation.backends import (
+    Backend,
+    BackendConfig,
+    Generation,
+    Prompt,
+    backend_class,
+    make_backend,
+)
+from curation.media.frames import clip_jpegs
+from curation.worker import GpuNeed, Worker
 from stages.base import Stage
 
 Outcome = tuple[Generation, int]  # the last answer and the number of tries it took
+# A prompt, or why the clip has none (e.g. no frame could be decoded).
+Prepared = Prompt | str
 
 
 @dataclass
 class ModelCall:
     name: str  # what the output calls this model
     backend: BackendConfig
-    frames: int  # images per prompt (0: text only)
-    prompt_for: Callable[[dict[str, Any]], Prompt]  # raises RuntimeError: nothing to ask
+    # The prompt for a clip, given its frames (JPEG, `frames` of them at `max_side`); raises
+    # RuntimeError when there is nothing to ask (the clip then gets that as its error).
+    prompt_for: Callable[[dict[str, Any], list[bytes]], Prompt]
     verdict: Callable[[Generation], tuple[str, str] | None]  # (reason, detail) if unusable
+    frames: int = 0  # images per prompt (0: text only)
+    max_side: int = 448
 
 
 def answer_problem(gen: Generation, refusal_markers: list[str], failed: str, empty: str):
@@ -46,29 +65,57 @@ def answer_problem(gen: Generation, refusal_markers: list[str], failed: str, emp
     return None
 
 
-# Loaded models and caches: never shipped to Ray workers with the stage (they rebuild them).
-TRANSIENT = ("_backends", "_frames", "_scorer", "_embedder")
+def ask_until_usable(
+    backend: Backend,
+    prepared: list[Prepared],
+    verdict: Callable[[Generation], Any],
+    attempts: int,
+) -> list[Outcome]:
+    """Every prompt answered; unusable answers asked again, up to `attempts` tries in all.
+
+    A retry samples anew (Prompt.attempt changes the seed and temperature), so a refusal or
+    an unparsable answer is not simply repeated. A clip without a prompt gets its reason as
+    an error after 0 tries.
+    """
+    outcome: dict[int, Outcome] = {
+        i: (Generation(error=p), 0) for i, p in enumerate(prepared) if isinstance(p, str)
+    }
+    prompts = {i: p for i, p in enumerate(prepared) if isinstance(p, Prompt)}
+    pending = list(prompts)
+    for attempt in range(1, attempts + 1):
+        if not pending:
+            break
+        for i in pending:
+            prompts[i].attempt = attempt - 1
+        answers = backend.generate([prompts[i] for i in pending])
+        for i, gen in zip(pending, answers, strict=True):
+            outcome[i] = (gen, attempt)
+        pending = [i for i in pending if verdict(outcome[i][0]) is not None]
+    return [outcome[i] for i in range(len(prepared))]
+
+
+def _images_or_reason(clip: dict[str, Any], frames: int, max_side: int) -> list[bytes] | str:
+    try:
+        return clip_jpegs(clip, frames, max_side)
+    except RuntimeError as exc:  # nothing to show the model
+        return str(exc)
+
+
+def _prompt_or_reason(call: ModelCall, clip: dict[str, Any], images: list[bytes] | str) -> Prepared:
+    if isinstance(images, str):
+        return images
+    try:
+        return call.prompt_for(clip, images)
+    except RuntimeError as exc:  # nothing to ask about this clip
+        return str(exc)
 
 
 @dataclass(kw_only=True)
 class ModelStage(Stage):
-    attempts: int = 3
-    _backends: dict[str, Backend] = field(default_factory=dict, init=False, repr=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in TRANSIENT}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        for f in dataclasses.fields(self):
-            if f.name in TRANSIENT and f.name not in state:
-                fresh = (
-                    f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-                )
-                setattr(self, f.name, fresh)
-
-    def release(self) -> None:
-        """Drop per-batch caches (frames); called after each batch of clips."""
+    uses_actor: ClassVar[bool] = True
+    batch_rows: ClassVar[int] = 1 << 30  # a shard's clips are one batch: engines batch them
+    _backends: dict[int, Backend] = field(default_factory=dict, init=False, repr=False)
+    _worker: Worker = field(default_factory=Worker.local, init=False, repr=False)
 
     def calls(self) -> list[ModelCall]:
         raise NotImplementedError
@@ -77,53 +124,71 @@ class ModelStage(Stage):
         """Output rows from `outcomes[c][i]`: call c's last answer for clip i."""
         raise NotImplementedError
 
-    @property
-    def runs_in_ray_llm(self) -> bool:
-        """True when a call's backend is vLLM: the Ray runner then runs the whole stage (its
-        other calls, e.g. an OpenAI-compatible server, from the driver)."""
-        return any(c.backend.kind == "vllm" for c in self.calls())
+    # --- resources ----------------------------------------------------------------------------
+    def call_gpu_need(self, index: int) -> GpuNeed:
+        call = self.calls()[index]
+        return backend_class(call.backend.kind).gpu_need(call.backend)
+
+    def gpu_need(self) -> GpuNeed:
+        return GpuNeed.most([self.call_gpu_need(i) for i in range(len(self.calls()))])
+
+    def call_groups(self) -> list[list[int]]:
+        """Which calls share a worker under Ray: a model that holds GPUs of its own (a vLLM
+        engine) gets its own pool of workers; the stage's other models share one worker and
+        its device. A stage without calls still has one group: the worker that finishes."""
+        own = [[i] for i in range(len(self.calls())) if self.call_gpu_need(i).required]
+        shared = [i for i in range(len(self.calls())) if not self.call_gpu_need(i).required]
+        return ([shared] if shared else []) + own or [[]]
 
     def preflight(self) -> None:
         for call in self.calls():
-            if call.backend.kind == "transformers":
-                check_model_available(call.backend.model)
+            backend_class(call.backend.kind).preflight(call.backend)
 
-    def setup(self) -> None:
-        if self.runs_in_ray_llm:
-            raise RuntimeError("backend kind 'vllm' runs on the Ray runner only (runner.kind: ray)")
+    # --- the three parts ----------------------------------------------------------------------
+    def prepare(self, clips: list[dict[str, Any]]) -> list[list[Prepared]]:
+        """Every call's prompt for every clip: `out[c][i]`. A clip is decoded once for all the
+        calls that want the same frames (same count and size)."""
+        images: dict[tuple[int, int], list[list[bytes] | str]] = {}
+        out: list[list[Prepared]] = []
         for call in self.calls():
-            self.backend_for(call)
+            key = (call.frames, call.max_side)
+            if call.frames and key not in images:
+                images[key] = [_images_or_reason(c, *key) for c in clips]
+            got = images[key] if call.frames else [[] for _ in clips]
+            out.append(
+                [_prompt_or_reason(call, clip, i) for clip, i in zip(clips, got, strict=True)]
+            )
+        return out
 
-    def backend_for(self, call: ModelCall) -> Backend:
-        if call.name not in self._backends:
-            backend = make_backend(call.backend)
-            backend.setup()
-            self._backends[call.name] = backend
-        return self._backends[call.name]
+    def setup(self, worker: Worker, calls: list[int] | None = None) -> None:
+        """Load the models of `calls` (all when None) on the devices this worker has."""
+        self._worker = worker
+        for i in range(len(self.calls())) if calls is None else calls:
+            self.backend_for(i)
 
-    def ask(self, call: ModelCall, clips: list[dict[str, Any]]) -> list[Outcome]:
-        """One call for every clip, retrying unusable answers (a retry samples anew: see
-        Prompt.attempt)."""
-        prompts: dict[int, Prompt] = {}
-        outcome: dict[int, Outcome] = {}
-        for i, clip in enumerate(clips):
-            try:
-                prompts[i] = call.prompt_for(clip)
-            except RuntimeError as exc:  # nothing to show the model
-                outcome[i] = (Generation(error=str(exc)), 0)
-        pending = list(prompts)
-        for attempt in range(1, self.attempts + 1):
-            if not pending:
-                break
-            for i in pending:
-                prompts[i].attempt = attempt - 1
-            answers = self.backend_for(call).generate([prompts[i] for i in pending])
-            for i, gen in zip(pending, answers, strict=True):
-                outcome[i] = (gen, attempt)
-            pending = [i for i in pending if call.verdict(outcome[i][0]) is not None]
-        return [outcome[i] for i in range(len(clips))]
+    def backend_for(self, index: int) -> Backend:
+        if index not in self._backends:
+            call = self.calls()[index]
+            backend = make_backend(call.backend, call.frames)
+            backend.setup(self._worker.device(call.backend.device, f"{self.name} {call.name}"))
+            self._backends[index] = backend
+        return self._backends[index]
+
+    def answer(self, index: int, prepared: list[Prepared]) -> list[Outcome]:
+        call = self.calls()[index]
+        return ask_until_usable(
+            self.backend_for(index),
+            prepared,
+            call.verdict,
+            self.cfg.attempts,  # type: ignore[attr-defined]
+        )
 
     def process(self, batch: pa.Table) -> pa.Table:
-        self.setup()
         clips = batch.to_pylist()
-        return self.finish(clips, [self.ask(call, clips) for call in self.calls()])
+        prepared = self.prepare(clips)
+        return self.finish(clips, [self.answer(i, p) for i, p in enumerate(prepared)])
+
+    def teardown(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+        self._backends.clear()

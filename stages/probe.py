@@ -1,19 +1,21 @@
 """probe: one ffprobe per source; sources whose displayed short side is too small stop here.
 
-Nothing is decoded. Displayed size applies the sample aspect ratio and the rotation, so a
+Nothing is decoded (a source in an object store is fetched to a temporary file for
+ffprobe, which reads local files and http(s) URLs only). Displayed size applies the sample aspect ratio and the rotation, so a
 1080x1920 phone video recorded as rotated 1920x1080 is judged on its 1080-pixel side.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from curation import schemas
+from curation.config import ProbeConfig
 from curation.media.ffmpeg import ProbeError, parse_probe, run_ffprobe
+from curation.storage import STREAMABLE, Storage, local_copy
 from stages.base import Stage, kept, rejected
 
 
@@ -24,27 +26,28 @@ class ProbeStage(Stage):
     schema: ClassVar[pa.Schema] = schemas.SOURCES
     reads: ClassVar[tuple[str, ...]] = ("source_id", "path")
 
-    min_short_side: int = 480
-    timeout_s: float = 60.0
-    threads: int = 8
+    cfg: ProbeConfig
 
     def process(self, batch: pa.Table) -> pa.Table:
         # ffprobe mostly waits (process start, file system): several at once per worker.
-        return self.table(self.map_rows(self.probe_one, batch.to_pylist(), self.threads))
+        return self.table(self.map_rows(self.probe_one, batch.to_pylist(), self.cfg.threads))
 
     def probe_one(self, row: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"source_id": row["source_id"], "path": row["path"]}
         path = row["path"]
-        if "://" not in path:
-            if not os.path.exists(path):
+        if not path.startswith(STREAMABLE):  # a file, here or in an object store
+            store, name = (Storage.open(path.rsplit("/", 1)[0]), path.rsplit("/", 1)[1])
+            kind = store.kind(name)
+            if kind == "missing":
                 return {**out, **rejected("missing_file", f"no such file: {path}")}
-            if not os.path.isfile(path):
+            if kind != "file":
                 return {**out, **rejected("not_a_file", f"not a regular file: {path}")}
-            out["file_size_bytes"] = os.path.getsize(path)
+            out["file_size_bytes"] = store.size(name)
             if out["file_size_bytes"] == 0:
                 return {**out, **rejected("empty_file", "the file is empty (0 bytes)")}
         try:
-            info = parse_probe(run_ffprobe(path, self.timeout_s))
+            with local_copy(path) as local:
+                info = parse_probe(run_ffprobe(local, self.cfg.timeout_s))
         except ProbeError as exc:
             return {**out, **rejected("unreadable", f"ffprobe: {exc}")}
         if info is None:
@@ -53,13 +56,13 @@ class ProbeStage(Stage):
         if not info.fps or info.fps <= 0:
             return {**out, **rejected("no_frame_rate", "the video stream reports no frame rate")}
         short = min(info.display_width, info.display_height)
-        if short < self.min_short_side:
+        if short < self.cfg.min_short_side:
             return {
                 **out,
                 **rejected(
                     "low_resolution",
                     f"displayed {info.display_width}x{info.display_height}: short side {short} "
-                    f"< {self.min_short_side}",
+                    f"< {self.cfg.min_short_side}",
                 ),
             }
         return {**out, **kept()}

@@ -25,8 +25,10 @@ from scenedetect.detectors import (
 )
 
 from curation import schemas
+from curation.config import ScenesConfig
 from curation.ids import clip_id
 from curation.media.ffmpeg import FrameStream
+from curation.storage import local_copy
 from stages.base import Stage, kept, rejected
 from stages.keyframes import KeyframeTracker
 
@@ -57,53 +59,43 @@ class ScenesStage(Stage):
     schema: ClassVar[pa.Schema] = schemas.SCENES
     reads: ClassVar[tuple[str, ...]] = tuple(CARRIED)
 
-    detector: str = "adaptive"
-    threshold: float | None = None
-    min_scene_len_frames: int = 15
-    analysis_width: int = 256
-    scale_flags: str = "neighbor"
-    keyframe_threshold: float = 0.05
-    keyframe_pixel_delta: int = 20
-    keyframe_thumb_width: int = 64
-    min_duration_s: float = 1.0
-    max_duration_s: float = 30.0
-    timeout_s: float = 3600.0
-    threads: int = 2
-    batch_size: int = 16
+    reshards: ClassVar[bool] = True
+
+    cfg: ScenesConfig
 
     def make_detector(self):
-        cls, threshold_arg = DETECTORS[self.detector]
-        kwargs: dict[str, Any] = {"min_scene_len": self.min_scene_len_frames}
-        if self.threshold is not None:
-            kwargs[threshold_arg] = self.threshold
+        cls, threshold_arg = DETECTORS[self.cfg.detector]
+        kwargs: dict[str, Any] = {"min_scene_len": self.cfg.min_scene_len_frames}
+        if self.cfg.threshold is not None:
+            kwargs[threshold_arg] = self.cfg.threshold
         return cls(**kwargs)
 
     def process(self, batch: pa.Table) -> pa.Table:
         # ffmpeg decodes in its own process and OpenCV/NumPy release the GIL, so a second
         # source in flight fills the gaps (process start-up, short files) of the first.
-        per_source = self.map_rows(self.split_source, batch.to_pylist(), self.threads)
+        per_source = self.map_rows(self.split_source, batch.to_pylist(), self.cfg.threads)
         return self.table([row for rows in per_source for row in rows])
 
     def analyse(self, source: dict[str, Any]) -> tuple[list[int], KeyframeTracker, FrameStream]:
         """Decode once; return the cut frames, the keyframe tracker and the finished stream."""
         dw, dh = source["display_width"], source["display_height"]
-        width = min(self.analysis_width, dw)
+        width = min(self.cfg.analysis_width, dw)
         height = max(2, round(width * dh / dw))
         fps = float(source["fps"])
         detector = self.make_detector()
         tracker = KeyframeTracker(
-            threshold=self.keyframe_threshold,
-            pixel_delta=self.keyframe_pixel_delta,
-            thumb_width=self.keyframe_thumb_width,
+            threshold=self.cfg.keyframe_threshold,
+            pixel_delta=self.cfg.keyframe_pixel_delta,
+            thumb_width=self.cfg.keyframe_thumb_width,
             delay=detector.event_buffer_length + 1,
         )
-        stream = FrameStream(source["path"], width, height, self.scale_flags, self.timeout_s)
         index = -1
-        for index, frame in enumerate(stream):
-            tracker.add_cuts(
-                [c.frame_num for c in detector.process_frame(FrameTimecode(index, fps), frame)]
-            )
-            tracker.push(index, frame)
+        with local_copy(source["path"]) as path:  # an object-store file: fetched first
+            stream = FrameStream(path, width, height, self.cfg.scale_flags, self.cfg.timeout_s)
+            for index, frame in enumerate(stream):
+                cuts = detector.process_frame(FrameTimecode(index, fps), frame)
+                tracker.add_cuts([c.frame_num for c in cuts])
+                tracker.push(index, frame)
         if index >= 0:
             tracker.add_cuts(
                 [c.frame_num for c in detector.post_process(FrameTimecode(index, fps))]
@@ -132,15 +124,15 @@ class ScenesStage(Stage):
         bounds = [0, *cuts, n]
         for scene_index, (s, e) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             scene_s = (e - s) / fps
-            too_short = scene_s < self.min_duration_s
-            windows = [(s, e)] if too_short else split_windows(s, e, fps, self.max_duration_s)
+            too_short = scene_s < self.cfg.min_duration_s
+            windows = [(s, e)] if too_short else split_windows(s, e, fps, self.cfg.max_duration_s)
             for window_index, (ws, we) in enumerate(windows):
                 keys, motion_mean, motion_max = tracker.window_stats(ws, we)
                 duration = (we - ws) / fps
                 verdict = (
                     rejected(
                         "too_short",
-                        f"scene of {scene_s:.2f} s < min_duration_s {self.min_duration_s}",
+                        f"scene of {scene_s:.2f} s < min_duration_s {self.cfg.min_duration_s}",
                     )
                     if too_short
                     else kept()

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from curation import schemas
-from curation.backends import BackendConfig, Generation, Prompt
+from curation.backends import Generation, Prompt
 from curation.backends.base import check_model_available, prompt_hash
+from curation.config_models import StructureConfig
 from curation.embed import CaptionEmbedder, resolve_model
 from curation.instructions.fields import FieldsError, describe_fields, json_schema, parse_fields
 from curation.instructions.grounding import ground_fields
@@ -34,22 +35,13 @@ class StructureStage(ModelStage):
     schema: ClassVar[pa.Schema] = schemas.STRUCTURED
     adds: ClassVar[list[pa.Field]] = schemas.STRUCTURE_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "consensus")
-    uses_actor: ClassVar[bool] = True
     retryable_reasons: ClassVar[frozenset[str]] = frozenset({"fields_failed", "invalid_fields"})
 
-    backend: BackendConfig
-    prompt: str
-    system: str | None = None
-    max_field_chars: int = 300
-    refusal_markers: list[str] = field(default_factory=list)
-    grounding: float = 0.3
-    embedder: str
-    device: str | None = None
-    batch_size: int = 16
+    cfg: StructureConfig
     _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
 
     def verdict(self, gen: Generation) -> tuple[str, str] | None:
-        problem = answer_problem(gen, self.refusal_markers, "fields_failed", "invalid_fields")
+        problem = answer_problem(gen, self.cfg.refusal_markers, "fields_failed", "invalid_fields")
         if problem is None:
             try:
                 parse_fields(gen.text)
@@ -57,28 +49,36 @@ class StructureStage(ModelStage):
                 return "invalid_fields", str(exc)
         return problem
 
-    def prompt_for(self, clip: dict[str, Any]) -> Prompt:
-        text = self.prompt.format(fields=describe_fields(), caption=clip["consensus"])
-        return Prompt(text, [], self.system, json_schema(self.max_field_chars), clip["clip_id"])
+    def prompt_for(self, clip: dict[str, Any], images: list[bytes]) -> Prompt:
+        cfg = self.cfg
+        text = cfg.prompt.format(fields=describe_fields(), caption=clip["consensus"])
+        return Prompt(text, [], cfg.system, json_schema(cfg.max_field_chars), clip["clip_id"])
 
     def preflight(self) -> None:
         super().preflight()
-        if self.grounding > 0:
-            check_model_available(resolve_model(self.embedder))
+        if self.cfg.grounding > 0:
+            check_model_available(resolve_model(self.cfg.embedder))
 
     def ground(self, fields: dict[str, Any], caption: str) -> tuple[dict[str, Any], list[str]]:
-        if self.grounding <= 0:
+        cfg = self.cfg
+        if cfg.grounding <= 0:
             return fields, []
-        if self._embedder is None:  # where finish() runs: the worker, or the driver after vLLM
-            self._embedder = CaptionEmbedder(self.embedder, self.device)
+        if self._embedder is None:  # where finish() runs: the worker holding the LLM
+            device = self._worker.device(cfg.device, f"{self.name} embedder")
+            self._embedder = CaptionEmbedder(cfg.embedder, device)
             self._embedder.load()
-        return ground_fields(fields, caption, self._embedder, self.grounding)
+        return ground_fields(fields, caption, self._embedder, cfg.grounding)
 
     def calls(self) -> list[ModelCall]:
-        return [ModelCall("structure", self.backend, 0, self.prompt_for, self.verdict)]
+        return [ModelCall("structure", self.cfg.backend, self.prompt_for, self.verdict)]
+
+    def teardown(self) -> None:
+        super().teardown()
+        self._embedder = None
 
     def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
-        key = prompt_hash(self.system or "", self.prompt, str(self.max_field_chars))
+        cfg = self.cfg
+        key = prompt_hash(cfg.system or "", cfg.prompt, str(cfg.max_field_chars))
         rows = []
         for clip, (gen, attempts) in zip(clips, outcomes[0], strict=True):
             problem = self.verdict(gen)
@@ -87,7 +87,7 @@ class StructureStage(ModelStage):
                 fields, cleared = self.ground(parse_fields(gen.text), clip["consensus"])
             rows.append(
                 {**clip, "fields": fields, "fields_ungrounded": cleared,
-                 "fields_model": self.backend.model, "fields_prompt_hash": key,
+                 "fields_model": cfg.backend.model, "fields_prompt_hash": key,
                  "fields_attempts": attempts, **(rejected(*problem) if problem else kept())}
             )  # fmt: skip
         return self.table(rows)

@@ -12,6 +12,7 @@ from typing import ClassVar
 import pyarrow as pa
 
 from curation import schemas
+from curation.config import TemporalConfig
 from stages.base import Stage, kept, rejected
 
 
@@ -23,18 +24,18 @@ class TemporalFilterStage(Stage):
     adds: ClassVar[list[pa.Field]] = schemas.TEMPORAL_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "keyframes", "keyframe_rate")
 
-    min_keyframes: int = 2
-    max_keyframes_per_s: float = 12.0
-    score_only: bool = False
-    batch_size: int = 4096
+    batch_rows: ClassVar[int] = 4096
+
+    cfg: TemporalConfig
 
     def verdict(self, keyframes: int, rate: float) -> tuple[str, str | None]:
-        if keyframes < self.min_keyframes:
-            return "static", f"{keyframes} keyframe(s) < min_keyframes {self.min_keyframes}"
-        if rate > self.max_keyframes_per_s:
+        cfg = self.cfg
+        if keyframes < cfg.min_keyframes:
+            return "static", f"{keyframes} keyframe(s) < min_keyframes {cfg.min_keyframes}"
+        if rate > cfg.max_keyframes_per_s:
             return (
                 "chaotic",
-                f"{rate:.2f} keyframes/s > max_keyframes_per_s {self.max_keyframes_per_s}",
+                f"{rate:.2f} keyframes/s > max_keyframes_per_s {cfg.max_keyframes_per_s}",
             )
         return "ok", None
 
@@ -43,7 +44,7 @@ class TemporalFilterStage(Stage):
         for row in batch.to_pylist():
             name, detail = self.verdict(row["keyframes"], row["keyframe_rate"])
             row["temporal_verdict"] = name
-            if name == "ok" or self.score_only:
+            if name == "ok" or self.cfg.score_only:
                 row.update(kept())
             else:
                 row.update(rejected(name, detail))

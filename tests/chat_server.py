@@ -2,7 +2,9 @@
 
 It answers with the tiny random-weight Qwen2-VL through the project's transformers backend,
 decoding the base64 JPEG frames it receives. `mode` switches behaviour while it runs:
-"ok", "error" (HTTP 500 on every request) or "hang" (answers only after `hang_s`).
+"ok", "error" (HTTP 500 on every request) or "hang" (answers only after `hang_s`);
+`schedule` gives the mode of single requests by their number (0-based), `delay_s` slows
+every answer, and `times` records when each request arrived.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import cv2
-import numpy as np
-
 from curation.backends import BackendConfig, Prompt, make_backend
 
 
@@ -25,10 +24,13 @@ class ChatServer:
         self.backend = make_backend(
             BackendConfig(model=str(model_dir), device="cpu", temperature=1.0, max_tokens=12)
         )
-        self.backend.setup()
+        self.backend.setup("cpu")
         self.mode = "ok"
         self.hang_s = 30.0
+        self.delay_s = 0.0
+        self.schedule: dict[int, str] = {}
         self.requests: list[dict] = []
+        self.times: list[float] = []
         self._lock = threading.Lock()
         server = self
 
@@ -39,26 +41,26 @@ class ChatServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server._lock:
+                    mode = server.schedule.get(len(server.requests), server.mode)
                     server.requests.append(body)
+                    server.times.append(time.time())
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": "not found"})
-                if server.mode == "error":
+                time.sleep(server.delay_s)
+                if mode == "error":
                     return self._send(500, {"error": "model crashed"})
-                if server.mode == "hang":
+                if mode == "hang":
                     time.sleep(server.hang_s)
                     return self._send(503, {"error": "too late"})
-                frames, text = [], ""
+                images, text = [], ""
                 for part in body["messages"][-1]["content"]:
-                    if part["type"] == "image_url":
-                        raw = base64.b64decode(part["image_url"]["url"].split(",", 1)[1])
-                        frames.append(
-                            cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-                        )
+                    if part["type"] == "image_url":  # JPEG, which the backend decodes
+                        images.append(base64.b64decode(part["image_url"]["url"].split(",", 1)[1]))
                     elif part["type"] == "text":
                         text = part["text"]
                 key = json.dumps(body["messages"])[-64:]
                 with server._lock:  # the model is not thread-safe
-                    gen = server.backend.generate([Prompt(text, frames, key=key)])[0]
+                    gen = server.backend.generate([Prompt(text, images, key=key)])[0]
                 self._send(200, {
                     "object": "chat.completion", "model": body["model"],
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": gen.text}, "finish_reason": "stop"}],

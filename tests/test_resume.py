@@ -71,8 +71,8 @@ def reference(corpus, tmp_path_factory):
     return manifests(root / "ref")
 
 
-def _has(run, pattern):
-    return lambda: any(run.glob(pattern))
+def _has(run, pattern, at_least=1):
+    return lambda: len(list(run.glob(pattern))) >= at_least
 
 
 KILL_POINTS = {
@@ -80,7 +80,7 @@ KILL_POINTS = {
     "mid_probe": lambda run: _has(run, "sources/part-00002.parquet"),
     "mid_scenes": lambda run: _has(run, "scenes/part-00001.parquet"),
     "while_encoding": lambda run: _has(run, "media/clips/*/*.partial.*"),
-    "mid_cut": lambda run: _has(run, "clips/part-00002.parquet"),
+    "mid_cut": lambda run: _has(run, "clips/part-*.parquet", at_least=2),
 }
 
 

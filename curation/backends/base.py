@@ -6,8 +6,9 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from curation.worker import GpuNeed
 
 
 class BackendConfig(BaseModel):
@@ -23,7 +24,7 @@ class BackendConfig(BaseModel):
     temperature: float = Field(0.0, ge=0, description="0: greedy")
     seed: int = 0
     # transformers
-    device: str | None = Field(None, description="None: CUDA when present, else CPU")
+    device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     # openai-compatible HTTP
     base_url: str = "http://127.0.0.1:8000/v1"
@@ -32,12 +33,10 @@ class BackendConfig(BaseModel):
     timeout_s: float = Field(120.0, gt=0)
     retries: int = Field(3, ge=0, description="HTTP retries, with exponential backoff")
     backoff_s: float = Field(1.0, ge=0)
-    # vllm (Ray Data's LLM integration; Ray runner only)
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine replica")
-    replicas: int = Field(1, ge=1, description="engine replicas (each tensor_parallel_size GPUs)")
+    # vllm: one engine per worker of the stage (its resources.concurrency is the replicas)
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine (one node)")
     max_model_len: int | None = Field(None, ge=256)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    engine_batch_size: int = Field(16, ge=1, description="rows per batch sent to one engine")
     engine_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="more vLLM engine arguments"
     )
@@ -70,7 +69,9 @@ def check_model_available(name: str) -> None:
 @dataclass
 class Prompt:
     text: str
-    frames: list[np.ndarray] = field(default_factory=list)  # RGB uint8, in time order
+    # JPEG-encoded frames in time order: made once by the stage's CPU workers, small enough
+    # to travel to the model's workers, and what HTTP and vLLM backends send as they are.
+    images: list[bytes] = field(default_factory=list)
     system: str | None = None
     json_schema: dict[str, Any] | None = None  # constrained output, for later stages
     key: str = ""  # e.g. the clip id: seeds sampling, so a re-run gives the same text
@@ -104,8 +105,27 @@ def prompt_hash(*parts: str) -> str:
 class Backend(Protocol):
     config: BackendConfig
 
-    def setup(self) -> None: ...
+    def __init__(self, config: BackendConfig, images: int = 0):
+        """`images`: the most frames one prompt carries (engines size their inputs by it)."""
+
+    @staticmethod
+    def gpu_need(config: BackendConfig) -> GpuNeed:
+        """What one worker running this backend reserves with `resources.gpus: auto`."""
+        ...
+
+    @staticmethod
+    def preflight(config: BackendConfig) -> None:
+        """Cheap checks in the driver before any work (e.g. that the weights can be had)."""
+        ...
+
+    def setup(self, device: str) -> None:
+        """Load the model (or open the client) on the device the worker was given."""
+        ...
 
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
         """One Generation per prompt, same order; failures carry `error`, never raise."""
+        ...
+
+    def close(self) -> None:
+        """Let the model go (free its memory); setup() may be called again afterwards."""
         ...

@@ -1,9 +1,12 @@
 """Any OpenAI-compatible chat-completions server over HTTP (`vllm serve`, SGLang, ...).
 
 Frames travel as base64 JPEG `image_url` parts of the user message, in time order, before
-the text. Up to `concurrency` requests are in flight; each has a timeout; connection errors,
+the text (the stage encoded them once; they are sent as they are). Up to `concurrency`
+requests are in flight per worker, so a stage's load on the server is at most its workers
+(`resources.concurrency`) times that. Each request has a timeout; connection errors,
 timeouts, 429 and 5xx answers are retried with exponential backoff, other 4xx answers are
-not. A request that still fails becomes a Generation with `error` set: the stage records it.
+not. A request that still fails becomes a Generation with `error` set: the stage records it
+(and may ask again: see stages/model_stage.py).
 """
 
 from __future__ import annotations
@@ -14,36 +17,36 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import cv2
 import httpx
 
 from curation.backends.base import BackendConfig, Generation, Prompt, sampling_for
+from curation.worker import GpuNeed
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
-def jpeg_data_url(frame_rgb: Any, quality: int = 90) -> str:
-    ok, buf = cv2.imencode(
-        ".jpg", cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
+def jpeg_data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
 
 
-def request_body(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
+def chat_messages(prompt: Prompt) -> list[dict[str, Any]]:
+    """OpenAI-style chat messages: the frames as image parts, in time order, then the text."""
     content: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": jpeg_data_url(f)}} for f in prompt.frames
+        {"type": "image_url", "image_url": {"url": jpeg_data_url(j)}} for j in prompt.images
     ]
     content.append({"type": "text", "text": prompt.text})
     messages: list[dict[str, Any]] = []
     if prompt.system:
         messages.append({"role": "system", "content": prompt.system})
     messages.append({"role": "user", "content": content})
+    return messages
+
+
+def request_body(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
     temperature, seed = sampling_for(config, prompt)
     body: dict[str, Any] = {
         "model": config.model,
-        "messages": messages,
+        "messages": chat_messages(prompt),
         "max_tokens": config.max_tokens,
         "temperature": temperature,
         "seed": seed,
@@ -57,11 +60,24 @@ def request_body(config: BackendConfig, prompt: Prompt) -> dict[str, Any]:
 
 
 class OpenAIBackend:
-    def __init__(self, config: BackendConfig):
+    def __init__(self, config: BackendConfig, images: int = 0):
         self.config = config
         self._client: httpx.Client | None = None
 
-    def setup(self) -> None:
+    @staticmethod
+    def gpu_need(config: BackendConfig) -> GpuNeed:
+        return GpuNeed()  # the model runs in the server
+
+    @staticmethod
+    def preflight(config: BackendConfig) -> None:
+        """Nothing to check before the run: the server may come up after it starts."""
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def setup(self, device: str = "cpu") -> None:
         if self._client is None:
             key = os.environ.get(self.config.api_key_env)
             headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -74,6 +90,7 @@ class OpenAIBackend:
 
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
         self.setup()
+        # At most `concurrency` requests in flight from this worker (the connection pool too).
         with ThreadPoolExecutor(
             max_workers=min(self.config.concurrency, max(1, len(prompts)))
         ) as pool:

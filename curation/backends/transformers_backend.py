@@ -20,17 +20,34 @@ from curation.backends.base import (
     check_model_available,
     sampling_for,
 )
+from curation.media.frames import decode_jpeg
+from curation.worker import GpuNeed, release_torch_memory
 
 
 class TransformersBackend:
-    def __init__(self, config: BackendConfig):
+    def __init__(self, config: BackendConfig, images: int = 0):
         self.config = config
         self._model: Any = None
         self._processor: Any = None
         self._vision = False
         self._grammars: dict[str, Any] = {}  # compiled JSON-schema grammars, by schema
 
-    def setup(self) -> None:
+    @staticmethod
+    def gpu_need(config: BackendConfig) -> GpuNeed:
+        return GpuNeed.for_device(config.device)
+
+    @staticmethod
+    def preflight(config: BackendConfig) -> None:
+        check_model_available(config.model)
+
+    def close(self) -> None:
+        if self._model is None:
+            return
+        self._model = self._processor = None
+        self._grammars.clear()
+        release_torch_memory()
+
+    def setup(self, device: str = "cpu") -> None:
         if self._model is not None:
             return
         import torch
@@ -45,7 +62,6 @@ class TransformersBackend:
         check_model_available(cfg.model)
         model_config = AutoConfig.from_pretrained(cfg.model)
         self._vision = hasattr(model_config, "vision_config")
-        device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = "auto" if cfg.dtype == "auto" else getattr(torch, cfg.dtype)
         auto = AutoModelForImageTextToText if self._vision else AutoModelForCausalLM
         self._model = auto.from_pretrained(cfg.model, dtype=dtype).to(device).eval()
@@ -55,8 +71,9 @@ class TransformersBackend:
         messages: list[dict[str, Any]] = []
         if prompt.system:
             messages.append({"role": "system", "content": prompt.system})
-        if self._vision and prompt.frames:
-            content: list[dict[str, Any]] = [{"type": "video", "video": list(prompt.frames)}]
+        if self._vision and prompt.images:
+            frames = [decode_jpeg(j) for j in prompt.images]
+            content: list[dict[str, Any]] = [{"type": "video", "video": frames}]
             content.append({"type": "text", "text": prompt.text})
             messages.append({"role": "user", "content": content})
         else:
@@ -80,7 +97,8 @@ class TransformersBackend:
         return [xgr.contrib.hf.LogitsProcessor(self._grammars[key])]
 
     def generate(self, prompts: list[Prompt]) -> list[Generation]:
-        self.setup()
+        if self._model is None:
+            raise RuntimeError("TransformersBackend.generate before setup()")
         return [self._generate_one(p) for p in prompts]
 
     def _generate_one(self, prompt: Prompt) -> Generation:

@@ -14,6 +14,7 @@ from typing import Any
 
 from curation.browse.layout import BrowseError, open_layout, resolve_run
 from curation.browse.text import format_clip, format_table, json_safe
+from curation.storage import Storage, is_uri
 
 EXIT_USAGE = 2  # as curation.cli: a bad run name, query or clip id; nothing was done
 
@@ -23,16 +24,18 @@ DEFAULT_COLUMNS = ["clip_id", "stage", "kept", "reject_reason", "duration_s", "k
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="run name, or a path to a run directory")
+    p.add_argument("--run", required=True, help="run name, or a run's path or URI")
     p.add_argument(
-        "--root", help="folder holding runs (default: --config's run.root, else data_manifests)"
+        "--root",
+        help="folder or object-store URI holding runs (default: --config's run.root, else "
+        "data_manifests)",
     )
     p.add_argument(
         "--config", type=Path, help="a curate profile: its run.root is the folder of runs"
     )
 
 
-def _run_path(args: argparse.Namespace) -> Path:
+def _run_path(args: argparse.Namespace) -> Storage:
     root = args.root
     if root is None and args.config is not None:
         from curation.config import load_config
@@ -141,7 +144,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"report: {result.index}")
-    print(f"open it: {Path(result.index).as_uri()}")
+    if not is_uri(result.index):
+        print(f"open it: {Path(result.index).as_uri()}")
     t = result.thumbs
     print(f"clips in the gallery: {result.clips} of {result.total_clips}; thumbnails: {t['made']} "
           f"made, {t['reused']} reused, {t['failed_clips']} clips failed")  # fmt: skip

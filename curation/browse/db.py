@@ -10,18 +10,21 @@ holds everything. That row is the clip's rejection, or a kept row whose shard th
 not finished (a shard is the unit of work: shard k of a stage holds exactly the rows made from
 shard k of the stage before). So per_clip is a UNION ALL of, per folder, its rejected rows plus
 its rows in shards the next folder lacks: each folder is scanned once, which keeps a filter
-over a million clips well under a second.
+over a million clips well under a second. The one place shard names change is the scene
+split (its kept clips are re-cut into pieces): there the kept rows the next folder lacks are
+found by clip id.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from curation.browse.layout import BrowseError, Folder, RunLayout
+from curation.units import unit_of
 
 # The per-clip view starts with these; the rest follow in pipeline order.
 LEAD = ["clip_id", "stage", "kept", "reject_reason", "reject_detail"]
@@ -39,28 +42,22 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def scan(files: Sequence[Any], filename: bool = False) -> str:
-    """read_parquet over an explicit file list: never a glob, so temporaries are never read."""
-    listed = ", ".join(sql_str(str(f)) for f in files)
-    extra = ", filename=true" if filename else ""
-    return f"read_parquet([{listed}]{extra})"
-
-
 class RunDB:
     """An in-memory DuckDB whose views read one run's finished shards (a snapshot)."""
 
     def __init__(self, layout: RunLayout, threads: int | None = None):
         self.layout = layout
         self.con = duckdb.connect(":memory:")
+        self._scans: dict[tuple[PurePosixPath, ...], str] = {}
         # Every query over a folder opens the same shard footers again: keep them in memory.
         self.con.execute("SET parquet_metadata_cache = true")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        self.clip_folders = [f for f in layout.stages if f.exists and _has_clip_id(f)]
+        self.clip_folders = [f for f in layout.stages if f.exists and self._has_clip_id(f)]
         for folder in [*layout.stages, *layout.branches]:
             if folder.exists:
                 self.con.execute(
-                    f"CREATE VIEW {ident(folder.view)} AS SELECT * FROM {scan(folder.shards)}"
+                    f"CREATE VIEW {ident(folder.view)} AS SELECT * FROM {self.scan(folder.shards)}"
                 )
         if layout.branches:
             union = " UNION ALL BY NAME ".join(
@@ -79,14 +76,19 @@ class RunDB:
         for i in reversed(range(len(self.clip_folders))):
             folder = self.clip_folders[i]
             after = self.clip_folders[i + 1] if i + 1 < len(self.clip_folders) else None
+            head = f"SELECT {sql_str(folder.stage)} AS stage, *"
+            if after is not None and not same_shards(folder, after):
+                # The scene split re-cut shards into pieces: match clips, not file names.
+                parts.append(f"{head} FROM {self.scan(folder.shards)} WHERE NOT kept OR clip_id NOT "
+                             f"IN (SELECT clip_id FROM {self.scan(after.shards)})")  # fmt: skip
+                continue
             passed_on = {p.name for p in after.shards} if after else set()
             done = [p for p in folder.shards if p.name in passed_on]
             waiting = [p for p in folder.shards if p.name not in passed_on]
-            head = f"SELECT {sql_str(folder.stage)} AS stage, *"
             if done:
-                parts.append(f"{head} FROM {scan(done)} WHERE NOT kept")
+                parts.append(f"{head} FROM {self.scan(done)} WHERE NOT kept")
             if waiting:
-                parts.append(f"{head} FROM {scan(waiting)}")
+                parts.append(f"{head} FROM {self.scan(waiting)}")
         rows = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         lead = ", ".join(f"t.{c}" for c in LEAD)
         select = f"SELECT {lead}, t.* EXCLUDE ({', '.join(LEAD)})"
@@ -103,6 +105,28 @@ class RunDB:
             f"{select}, {totals} FROM ({rows}) t LEFT JOIN "
             f"(SELECT clip_id, {counts} FROM pairs GROUP BY clip_id) p ON p.clip_id = t.clip_id"
         )
+
+    def scan(self, files: Sequence[PurePosixPath]) -> str:
+        """A relation over an explicit list of shards: never a glob, so temporaries are never
+        read. Local shards are read by DuckDB itself; shards in an object store through
+        pyarrow's filesystem (DuckDB scans the Arrow dataset, pushing filters down)."""
+        storage = self.layout.storage
+        if storage.is_local:
+            listed = ", ".join(sql_str(str(storage.local_path(str(f)))) for f in files)
+            return f"read_parquet([{listed}])"
+        key = tuple(files)
+        if key not in self._scans:
+            import pyarrow.dataset as ds
+
+            name = f"_shards_{len(self._scans)}"
+            paths = [storage.fs_path(str(f)) for f in files]
+            self.con.register(name, ds.dataset(paths, filesystem=storage.fs, format="parquet"))
+            self._scans[key] = name
+        return self._scans[key]
+
+    def _has_clip_id(self, folder: Folder) -> bool:
+        # The first shard's footer is enough: every shard of a folder has the folder's schema.
+        return "clip_id" in self.layout.storage.read_schema(str(folder.shards[0])).names
 
     # --- queries ------------------------------------------------------------------------------
     def rows(
@@ -179,6 +203,13 @@ class RunDB:
         return out
 
 
-def _has_clip_id(folder: Folder) -> bool:
-    # The first shard's footer is enough: every shard of a folder has the folder's schema.
-    return "clip_id" in pq.read_schema(folder.shards[0]).names
+def same_shards(a: Folder, b: Folder) -> bool:
+    """Whether shard k of `a` became shard k of `b` (false across the scene split, after
+    which shards are pieces of source shards: curation/units.py)."""
+    pieces = [any(_is_piece(p.name) for p in f.shards[:1]) for f in (a, b)]
+    return pieces[0] == pieces[1]
+
+
+def _is_piece(name: str) -> bool:
+    unit = unit_of(name)
+    return unit is not None and unit.piece is not None

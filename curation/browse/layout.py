@@ -1,19 +1,20 @@
-"""Where a run's Parquet lives, read as finished shards only.
+"""Where a run's Parquet lives, read as finished shards only, in a folder or an object store.
 
-Writers put a shard under a dot-name and rename it when complete (curation/rundir.py), so a
-folder's `*.parquet` files that do not start with a dot are always finished shards: skipping
-dot-files is all it takes to read a run that is still going. A stage folder with no finished
-shard yet counts as absent.
+Writers put a shard under a dot-name and rename it when complete (curation/rundir.py; an
+object store shows an object only once it is whole), so a folder's `*.parquet` files that do
+not start with a dot are always finished shards: skipping dot-files is all it takes to read a
+run that is still going. A stage folder with no finished shard yet counts as absent.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from curation.rundir import RunDir
+from curation.storage import Storage, is_uri
 
 # (stage, folder) in the default pipeline order; run.json says the order a run really used.
 DEFAULT_STAGES: list[tuple[str, str]] = [
@@ -40,7 +41,7 @@ class BrowseError(RuntimeError):
 class Folder:
     stage: str  # the stage that writes it, e.g. "cut"; "instructions/face" for pair folders
     name: str  # path under the run, e.g. "clips", "instructions/face"
-    shards: tuple[Path, ...]  # finished shards, sorted by name
+    shards: tuple[PurePosixPath, ...]  # finished shards, relative to the run, sorted by name
 
     @property
     def view(self) -> str:
@@ -54,21 +55,26 @@ class Folder:
 
 @dataclass
 class RunLayout:
-    """A snapshot of a run directory's finished shards, taken once when it is opened."""
+    """A snapshot of a run's finished shards, taken once when it is opened."""
 
-    path: Path
+    storage: Storage  # the run: a local folder or a prefix in an object store
     state: dict[str, Any] = field(default_factory=dict)  # run.json, {} when not written yet
     inputs: Folder | None = None
     stages: list[Folder] = field(default_factory=list)  # pipeline order, existing or not
     branches: list[Folder] = field(default_factory=list)  # instructions/<branch> with shards
 
     @property
+    def path(self) -> str:
+        """The run as users name it: an absolute path or an object-store URI."""
+        return self.storage.uri()
+
+    @property
     def name(self) -> str:
-        return self.path.name
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
 
     @property
     def total_shards(self) -> int | None:
-        """How many input shards the run has: every stage is done when it has this many."""
+        """How many input shards the run has (the source list is complete with this many)."""
         known = (self.state.get("inputs") or {}).get("shards")
         if known is not None:
             return int(known)
@@ -81,31 +87,30 @@ class RunLayout:
         return None
 
 
-def finished_shards(folder: Path) -> tuple[Path, ...]:
-    if not folder.is_dir():
-        return ()
-    # pathlib's "*" also matches dot-files: temporaries must be skipped by hand.
-    return tuple(
-        sorted(
-            p
-            for p in folder.iterdir()
-            if p.suffix == ".parquet" and not p.name.startswith(".") and p.is_file()
-        )
-    )
+def finished_shards(storage: Storage, folder: str) -> tuple[PurePosixPath, ...]:
+    # Dot-files are temporaries of a writer still at work: Storage.files skips them.
+    return tuple(PurePosixPath(folder) / f for f in storage.files(folder, ".parquet"))
 
 
-def resolve_run(run: str, root: str | Path = "data_manifests") -> Path:
-    """A run name under `root`, or a path to a run directory (anything with a slash)."""
-    path = Path(run).resolve() if "/" in run or run in (".", "..") else RunDir(root, run).path
-    looks_like_run = (path / "run.json").is_file() or any(
-        (path / folder).is_dir() for folder in (INPUTS, *(f for _, f in DEFAULT_STAGES))
+def resolve_run(run: str, root: str | Path = "data_manifests") -> Storage:
+    """A run name under `root` (a folder or an object-store URI), or the run itself given as
+    a path (anything with a slash) or URI."""
+    if is_uri(run):
+        storage = Storage.open(run)
+    elif "/" in run or run in (".", ".."):
+        storage = Storage.open(Path(run).resolve())
+    else:
+        storage = RunDir(root, run).storage
+    looks_like_run = storage.exists("run.json") or any(
+        storage.exists(folder) for folder in (INPUTS, *(f for _, f in DEFAULT_STAGES))
     )
     if not looks_like_run:
+        name = storage.uri().rstrip("/").rsplit("/", 1)[-1]
         raise BrowseError(
-            f"no run at {path} (no run.json, no stage folders): curate it first with "
-            f"`make curate RUN={path.name}`, or point --root at the folder that holds it"
+            f"no run at {storage.uri()} (no run.json, no stage folders): curate it first with "
+            f"`make curate RUN={name}`, or point --root at the folder that holds it"
         )
-    return path
+    return storage
 
 
 def stage_order(state: dict[str, Any]) -> list[tuple[str, str]]:
@@ -120,23 +125,21 @@ def stage_order(state: dict[str, Any]) -> list[tuple[str, str]]:
     return list(DEFAULT_STAGES)
 
 
-def open_layout(path: Path) -> RunLayout:
+def open_layout(run: Storage | str | Path) -> RunLayout:
+    """A snapshot of a run, given as its storage, path or URI."""
+    storage = run if isinstance(run, Storage) else Storage.open(run)
     state: dict[str, Any] = {}
-    run_json = path / "run.json"
-    if run_json.is_file():
+    if storage.exists("run.json"):
         try:
-            state = json.loads(run_json.read_text())
+            state = json.loads(storage.read_bytes("run.json"))
         except (OSError, ValueError) as exc:
-            raise BrowseError(f"{run_json} is unreadable: {exc}") from None
-    stages = [Folder(s, f, finished_shards(path / f)) for s, f in stage_order(state)]
-    pairs = path / INSTRUCTIONS
+            raise BrowseError(f"{storage.uri('run.json')} is unreadable: {exc}") from None
+    stages = [Folder(s, f, finished_shards(storage, f)) for s, f in stage_order(state)]
     branches = []
-    if pairs.is_dir():
-        for sub in sorted(p for p in pairs.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            shards = finished_shards(sub)
-            if shards:
-                branches.append(
-                    Folder(f"{INSTRUCTIONS}/{sub.name}", f"{INSTRUCTIONS}/{sub.name}", shards)
-                )
-    inputs = Folder(INPUTS, INPUTS, finished_shards(path / INPUTS))
-    return RunLayout(path=path, state=state, inputs=inputs, stages=stages, branches=branches)
+    for sub in storage.folders(INSTRUCTIONS):
+        name = f"{INSTRUCTIONS}/{sub}"
+        shards = finished_shards(storage, name)
+        if shards:
+            branches.append(Folder(name, name, shards))
+    inputs = Folder(INPUTS, INPUTS, finished_shards(storage, INPUTS))
+    return RunLayout(storage=storage, state=state, inputs=inputs, stages=stages, branches=branches)

@@ -43,14 +43,13 @@ def _n(value: Any, digits: int = 2) -> str:
 def funnel_table(summary: dict[str, Any]) -> str:
     head = ("<tr><th>stage</th><th>folder</th><th>status</th><th class=num>shards</th>"
             "<th class=num>in</th><th class=num>out</th><th class=num>kept</th><th>rejected</th></tr>")  # fmt: skip
-    total = summary["shards"] if summary["shards"] is not None else "?"
     rows = []
     for s in summary["stages"]:
         reasons = ", ".join(f"{_t(r)}={n}" for r, n in s["rejected"].items()) or "-"
         waiting = f" ({s['waiting']} waiting)" if s["waiting"] else ""
         rows.append(
             f"<tr><td>{_t(s['stage'])}</td><td><code>{_t(s['folder'])}</code></td>"
-            f"<td>{_t(s['status'])}{waiting}</td><td class=num>{s['shards_done']}/{_t(total)}</td>"
+            f"<td>{_t(s['status'])}{waiting}</td><td class=num>{s['shards_done']}</td>"
             f"<td class=num>{s['rows_in']}</td><td class=num>{s['rows_out']}</td>"
             f"<td class=num>{s['kept']}</td><td>{reasons}</td></tr>"
         )

@@ -8,8 +8,11 @@ so a report of a run still going shows what is done so far; re-running it reuses
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,30 +22,38 @@ import numpy as np
 
 from curation.browse.charts import funnel_svg, histogram_svg
 from curation.browse.db import RunDB, ident, sql_str
-from curation.browse.layout import open_layout
+from curation.browse.layout import RunLayout, open_layout
 from curation.browse.page import render_page
 from curation.browse.summary import funnel
 from curation.browse.text import json_safe, printable
 from curation.browse.thumbs import make_thumbs
 from curation.rundir import atomic_write_bytes
+from curation.storage import Storage, is_uri
 
 SOURCES_SHOWN = 300  # rows of the sources table; the funnel counts them all
 
 
 @dataclass(frozen=True)
 class ReportResult:
-    index: Path
+    index: str  # where the page is: a path, or a URI in the run's object store
     clips: int  # in the gallery
     total_clips: int
     thumbs: dict[str, int]
 
 
-def href(target: str | None, report_dir: Path) -> str | None:
-    """A relative, percent-encoded link from the report to a local file (None for URLs)."""
-    if not target or "://" in target:
+def href(target: str | None, layout: RunLayout) -> str | None:
+    """A relative, percent-encoded link from the report (`<run>/report/`) to a file: any
+    local file for a run in a folder, a file of the run itself for a run in an object store
+    (the report then opens where the bucket is served or copied); None otherwise."""
+    if not target:
         return None
-    rel = os.path.relpath(Path(target).absolute(), report_dir)
-    return quote(rel.replace(os.sep, "/"), safe="/")
+    if layout.storage.is_local:
+        if is_uri(target):
+            return None
+        rel = os.path.relpath(Path(target).absolute(), layout.storage.local_path("report"))
+        return quote(rel.replace(os.sep, "/"), safe="/")
+    prefix = layout.path.rstrip("/") + "/"
+    return quote("../" + target[len(prefix) :], safe="/") if target.startswith(prefix) else None
 
 
 def _values(db: RunDB, view: str, expr: str) -> np.ndarray:
@@ -96,7 +107,7 @@ def _text(value: Any) -> str | None:
 
 
 def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, list[dict[str, Any]]],
-              report_dir: Path) -> dict[str, Any]:  # fmt: skip
+              layout: RunLayout) -> dict[str, Any]:  # fmt: skip
     """What the gallery script shows of one clip; every string is data, never markup."""
     boxes = [[b["frame"], b["cls"], b["nx1"], b["ny1"], b["nx2"], b["ny2"], b["score"]]
              for b in c.get("boxes") or []]  # fmt: skip
@@ -105,7 +116,7 @@ def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, 
         for name, value in (values or {}).items():
             if value:
                 fields.append([f"{group}.{name}", _text(value)])
-    source_link = href(c.get("path"), report_dir)
+    source_link = href(c.get("path"), layout)
     if source_link and not c.get("clip_path") and c.get("start_s") is not None:
         source_link += f"#t={c['start_s']:.3f},{c['end_s']:.3f}"  # media fragment: the range
     return {
@@ -116,7 +127,7 @@ def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, 
         "size": [c.get("display_width"), c.get("display_height")], "fps": c.get("fps"),
         "keyframes": c.get("keyframes"), "faces": c.get("frames_with_face"),
         "persons": c.get("frames_with_person"), "sampled": c.get("frames_sampled"),
-        "clip_href": href(c.get("clip_path"), report_dir), "source_href": source_link,
+        "clip_href": href(c.get("clip_path"), layout), "source_href": source_link,
         "thumbs": thumbs, "boxes": boxes,
         "brief": _text(c.get("brief_caption")),
         "candidates": [{"model": _text(x.get("model")), "text": _text(x.get("text")),
@@ -130,44 +141,60 @@ def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, 
 
 
 def build_report(
-    run_path: Path,
+    run: Storage | str | Path,
     max_clips: int = 240,
     page_size: int = 12,
     frames: int = 6,
     progress: bool = True,
 ) -> ReportResult:
-    layout = open_layout(run_path)
+    layout = open_layout(run)
+    run = layout.storage
     db = RunDB(layout)
-    report_dir = layout.path / "report"
     summary = funnel(db)
     clips = gallery_rows(db, max_clips)
     _, ((total,),) = db.rows("SELECT count(*) FROM per_clip")
-    thumbs, thumb_stats = make_thumbs(clips, report_dir / "thumbs", frames, progress)
-    pairs = db.pairs_of([c["clip_id"] for c in clips])
-    cards = [
-        clip_card(c, thumbs[c["clip_id"]], pairs.get(c["clip_id"], {}), report_dir) for c in clips
-    ]
-    sources, source_total = [], 0
-    if db.has("sources"):
-        sources = db.records(
-            "SELECT path, display_width, display_height, duration_s, kept, reject_reason "
-            f"FROM sources ORDER BY kept, path LIMIT {SOURCES_SHOWN}"
+    with _staging(run) as report_dir:
+        have = None if run.is_local else set(run.files("report/thumbs", ".jpg"))
+        thumbs, thumb_stats = make_thumbs(clips, report_dir / "thumbs", frames, progress, have)
+        pairs = db.pairs_of([c["clip_id"] for c in clips])
+        cards = [clip_card(c, thumbs[c["clip_id"]], pairs.get(c["clip_id"], {}), layout)
+                 for c in clips]  # fmt: skip
+        sources, source_total = [], 0
+        if db.has("sources"):
+            sources = db.records(
+                "SELECT path, display_width, display_height, duration_s, kept, reject_reason "
+                f"FROM sources ORDER BY kept, path LIMIT {SOURCES_SHOWN}"
+            )
+            for s in sources:
+                s["href"] = href(s["path"], layout)
+            _, ((source_total,),) = db.rows("SELECT count(*) FROM sources")
+        page = render_page(
+            run=layout.name,
+            run_path=layout.path,
+            notice=layout.state.get("notice"),
+            generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            summary=summary,
+            funnel_chart=funnel_svg(summary["stages"]) if summary["stages"] else "",
+            histograms=distributions(db),
+            sources=sources,
+            sources_total=source_total,
+            data=json_safe({"page_size": max(1, page_size), "total": total, "clips": cards}),
         )
-        for s in sources:
-            s["href"] = href(s["path"], report_dir)
-        _, ((source_total,),) = db.rows("SELECT count(*) FROM sources")
-    page = render_page(
-        run=layout.name,
-        run_path=str(layout.path),
-        notice=layout.state.get("notice"),
-        generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        summary=summary,
-        funnel_chart=funnel_svg(summary["stages"]) if summary["stages"] else "",
-        histograms=distributions(db),
-        sources=sources,
-        sources_total=source_total,
-        data=json_safe({"page_size": max(1, page_size), "total": total, "clips": cards}),
-    )
-    index = report_dir / "index.html"
-    atomic_write_bytes(index, page.encode("utf-8"))
-    return ReportResult(index=index, clips=len(cards), total_clips=int(total), thumbs=thumb_stats)
+        atomic_write_bytes(report_dir / "index.html", page.encode("utf-8"))
+        if not run.is_local:  # new thumbnails, then the page that shows them
+            for thumb in sorted((report_dir / "thumbs").glob("*.jpg")):
+                run.upload(thumb, f"report/thumbs/{thumb.name}")
+            run.upload(report_dir / "index.html", "report/index.html")
+    return ReportResult(index=run.uri("report/index.html"), clips=len(cards),
+                        total_clips=int(total), thumbs=thumb_stats)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _staging(run: Storage) -> Iterator[Path]:
+    """Where the report is written: in the run for a local one, else a temporary folder
+    whose files are uploaded into the run afterwards."""
+    if run.is_local:
+        yield run.local_path("report")
+        return
+    with tempfile.TemporaryDirectory(prefix="curation-report-") as tmp:
+        yield Path(tmp)

@@ -71,13 +71,20 @@ def _make_one(clip: dict[str, Any], planned: list[tuple[int, float]], out: Path)
 
 
 def make_thumbs(
-    clips: list[dict[str, Any]], out: Path, frames: int = 6, progress: bool = True
+    clips: list[dict[str, Any]],
+    out: Path,
+    frames: int = 6,
+    progress: bool = True,
+    have: set[str] | None = None,
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """Thumbnails of each clip as [{"src": file name, "frame": i, "t": seconds}], and counts
-    of thumbnails made and reused and of clips that could not be decoded."""
+    of thumbnails made and reused and of clips that could not be decoded. New files go to
+    `out`; `have` names the thumbnails that exist already (default: those in `out`)."""
     out.mkdir(parents=True, exist_ok=True)
+    if have is None:
+        have = {p.name for p in out.glob("*.jpg")}
     plans = {c["clip_id"]: plan(c, frames) for c in clips}
-    todo = [c for c in clips if not all((out / thumb_name(c["clip_id"], t)).is_file()
+    todo = [c for c in clips if not all(thumb_name(c["clip_id"], t) in have
                                         for _, t in plans[c["clip_id"]])]  # fmt: skip
     pending = {c["clip_id"] for c in todo}
     reused = sum(len(p) for clip_id, p in plans.items() if clip_id not in pending)
@@ -101,6 +108,6 @@ def make_thumbs(
         result[clip_id] = [
             {"src": thumb_name(clip_id, t), "frame": i, "t": round(t, 3)}
             for i, t in planned
-            if (out / thumb_name(clip_id, t)).is_file()
+            if thumb_name(clip_id, t) in have or (out / thumb_name(clip_id, t)).is_file()
         ]
     return result, stats

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from curation.detect.base import (
     FACE_KINDS,
     PERSON_KINDS,
@@ -11,42 +13,35 @@ from curation.detect.base import (
     DetectorUnavailable,
 )
 
+# kind -> (module, class). Modules import their heavy packages in setup(), not on import.
+KINDS: dict[str, tuple[str, str]] = {
+    "opencv_haar": ("curation.detect.opencv_classic", "HaarFaces"),
+    "opencv_hog": ("curation.detect.opencv_classic", "HogPersons"),
+    "dlib_hog": ("curation.detect.dlib_faces", "DlibHogFaces"),
+    "insightface": ("curation.detect.insightface_faces", "InsightfaceFaces"),
+    "ultralytics": ("curation.detect.ultralytics_persons", "UltralyticsPersons"),
+    "ssdlite": ("curation.detect.ssdlite_persons", "SsdlitePersons"),
+}
+
+
+def detector_class(kind: str) -> type[Detector]:
+    module, name = KINDS[kind]
+    return getattr(importlib.import_module(module), name)
+
 
 def make_detector(config: DetectorConfig) -> Detector:
-    """The backend for `config.kind`; heavy imports happen in its setup(), not here."""
-    if config.kind == "opencv_haar":
-        from curation.detect.opencv_classic import HaarFaces
-
-        return HaarFaces(config)
-    if config.kind == "opencv_hog":
-        from curation.detect.opencv_classic import HogPersons
-
-        return HogPersons(config)
-    if config.kind == "dlib_hog":
-        from curation.detect.dlib_faces import DlibHogFaces
-
-        return DlibHogFaces(config)
-    if config.kind == "insightface":
-        from curation.detect.insightface_faces import InsightfaceFaces
-
-        return InsightfaceFaces(config)
-    if config.kind == "ultralytics":
-        from curation.detect.ultralytics_persons import UltralyticsPersons
-
-        return UltralyticsPersons(config)
-    if config.kind == "ssdlite":
-        from curation.detect.ssdlite_persons import SsdlitePersons
-
-        return SsdlitePersons(config)
-    raise ValueError(f"unknown detector kind {config.kind!r}")
+    """The backend for `config.kind`, not yet set up."""
+    return detector_class(config.kind)(config)
 
 
 __all__ = [
     "FACE_KINDS",
+    "KINDS",
     "PERSON_KINDS",
     "Detection",
     "Detector",
     "DetectorConfig",
     "DetectorUnavailable",
+    "detector_class",
     "make_detector",
 ]

@@ -9,7 +9,7 @@ cascades. Thresholds are therefore per backend, and each has a measured default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,7 +31,7 @@ class DetectorConfig(BaseModel):
         "ultralytics: a weights file or name (yolo11n.pt); others: not used",
     )
     score_threshold: float | None = Field(None, description="None: the backend's default")
-    device: str | None = Field(None, description="None: CUDA when present, else CPU")
+    device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
     input_size: int = Field(640, ge=32, description="network input side (CNN backends)")
 
 
@@ -55,9 +55,11 @@ class Detection:
 
 class Detector(Protocol):
     config: DetectorConfig
+    uses_gpu: ClassVar[bool]  # the model runs on a GPU when its worker has one
 
-    def setup(self) -> None:
-        """Load the model; raises DetectorUnavailable with a clear message when it cannot."""
+    def setup(self, device: str = "cpu") -> None:
+        """Load the model on `device`; raises DetectorUnavailable with a clear message when it
+        cannot."""
         ...
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
@@ -67,11 +69,3 @@ class Detector(Protocol):
 
 def threshold(config: DetectorConfig, default: float) -> float:
     return default if config.score_threshold is None else config.score_threshold
-
-
-def torch_device(config: DetectorConfig) -> str:
-    if config.device:
-        return config.device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -8,7 +8,7 @@ with upsampling, which costs about 4x per step; frames are upsampled when small.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,11 +18,12 @@ from curation.detect.base import Detection, DetectorConfig, DetectorUnavailable,
 @dataclass
 class DlibHogFaces:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = False
     # Upsample frames whose short side is below this, once: finds faces down to ~40 px.
     upsample_below: int = 480
     _detector: Any = field(default=None, init=False, repr=False)
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._detector is not None:
             return
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -36,9 +36,10 @@ def detection_onnx(model: str) -> Path | None:
 @dataclass
 class InsightfaceFaces:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = True
     _model: Any = field(default=None, init=False, repr=False)
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:
         if self._model is not None:
             return
         try:
@@ -58,13 +59,13 @@ class InsightfaceFaces:
                 "pack once on a machine with network (insightface.app.FaceAnalysis(name=...)) "
                 "or set boxes.face.model to a local SCRFD .onnx file."
             )
-        cuda = self.config.device is None or self.config.device.startswith("cuda")
+        cuda = device.startswith("cuda")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else None
         model = get_model(str(onnx), providers=providers or ["CPUExecutionProvider"])
         if model is None or not hasattr(model, "detect"):
             raise DetectorUnavailable(f"insightface: {onnx} is not a face detection model")
         side = self.config.input_size
-        ctx = 0 if cuda else -1
+        ctx = (int(device.split(":")[1]) if ":" in device else 0) if cuda else -1
         model.prepare(ctx, input_size=(side, side), det_thresh=threshold(self.config, 0.5))
         self._model = model
 

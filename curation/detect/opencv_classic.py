@@ -9,7 +9,7 @@ upright, full-body pedestrians and misses sitting, crouching or cropped people.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -22,12 +22,13 @@ HAAR_FACE_FILE = "haarcascade_frontalface_default.xml"
 @dataclass
 class HaarFaces:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = False
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size: int = 24
     _cascade: Any = field(default=None, init=False, repr=False)
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._cascade is not None:
             return
         data = getattr(cv2, "data", None)
@@ -58,9 +59,10 @@ class HaarFaces:
 @dataclass
 class HogPersons:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = False
     _hog: Any = field(default=None, init=False, repr=False)
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._hog is None:
             hog = cv2.HOGDescriptor()
             hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())

@@ -16,7 +16,7 @@ import importlib.util
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -41,9 +41,10 @@ def packaged_graph() -> Path | None:
 @dataclass
 class SsdlitePersons:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = False
     _net: Any = field(default=None, init=False, repr=False)
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._net is not None:
             return
         graph = Path(self.config.model) if self.config.model else packaged_graph()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from curation.detect.base import (
     DetectorConfig,
     DetectorUnavailable,
     threshold,
-    torch_device,
 )
 
 DEFAULT_WEIGHTS = "yolo11n.pt"
@@ -27,16 +26,19 @@ DEFAULT_WEIGHTS = "yolo11n.pt"
 @dataclass
 class UltralyticsPersons:
     config: DetectorConfig
+    uses_gpu: ClassVar[bool] = True
     _model: Any = field(default=None, init=False, repr=False)
     _person: int = field(default=0, init=False, repr=False)
+    _device: str = field(default="cpu", init=False, repr=False)
 
     @property
     def weights(self) -> str:
         return self.config.model or DEFAULT_WEIGHTS
 
-    def setup(self) -> None:
+    def setup(self, device: str = "cpu") -> None:
         if self._model is not None:
             return
+        self._device = device
         try:
             from ultralytics import YOLO
         except ImportError as exc:
@@ -60,7 +62,7 @@ class UltralyticsPersons:
         result = self._model.predict(
             [np.ascontiguousarray(frame[:, :, ::-1])], classes=[self._person],
             conf=threshold(self.config, 0.35), imgsz=self.config.input_size,
-            device=torch_device(self.config), verbose=False,
+            device=self._device, verbose=False,
         )[0]  # fmt: skip
         xyxy = result.boxes.xyxy.cpu().numpy()
         conf = result.boxes.conf.cpu().numpy()

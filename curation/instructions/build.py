@@ -1,30 +1,30 @@
-"""`make instructions`: per-branch instruction pairs on a finished run, and the exports.
+"""`make instructions`: per-branch instruction pairs on a curated run, and the exports.
 
-Reads the kept rows of the run's `structured/` folder, writes `instructions/<branch>/` as
-Parquet (one row per pair, with its provenance), then exports the HumanOmni training format
-under `exports/`: `<branch>.json` for every branch built so far and `mixed.json` with all of
-them. Statistics per branch go to run.json (`instructions`) beside the paper's figures.
-Virtual clips (cut.mode virtual) have no file a trainer could read: they get instructions
-but are left out of the exports, and counted.
+A job of the same runners as the pipeline: one stage per branch (curation/instructions/
+stage.py) over the shards of the run's `structured/` folder, resumable shard by shard, with
+the LLM questions on any backend. Then the exports, written by a worker: the HumanOmni
+training format under `exports/`, `<branch>.json` for every branch built so far and
+`mixed.json` with all of them, streamed sample by sample. Statistics per branch go to
+run.json (`instructions`) beside the paper's figures. Virtual clips (cut.mode virtual) have
+no file a trainer could read: they get instructions but are left out of the exports, and
+counted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from itertools import groupby
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-from tqdm import tqdm
-
 from curation.config import PipelineConfig
-from curation.embed import CaptionEmbedder
-from curation.instructions.exports import check_export, sample, write_export
-from curation.instructions.generate import BRANCHES, eligible, template_pairs, unique
-from curation.instructions.llm_questions import QuestionWriter
-from curation.rundir import RunDir, write_table
+from curation.instructions.exports import JsonListWriter, sample
+from curation.instructions.generate import BRANCHES
+from curation.instructions.stage import InstructionsStage
+from curation.rundir import RunDir
+from curation.runners import Runner
+from curation.shard_task import Step
+from curation.totals import StageTotals, Totals
+from stages.structure import StructureStage
 
 log = logging.getLogger(__name__)
 
@@ -34,130 +34,98 @@ PAPER = {
     "body": {"eligible_share": round(2.21 / 2.4, 3), "pairs_per_clip": round(5.75 / 2.21, 2)},
     "interaction": {"eligible_share": 1.0, "pairs_per_clip": 2.0},
 }
-
-PAIRS = pa.schema(
-    [
-        pa.field("clip_id", pa.string(), nullable=False),
-        pa.field("branch", pa.string(), nullable=False),
-        pa.field("turn", pa.int32()),
-        pa.field("question", pa.string()),
-        pa.field("answer", pa.string()),
-        pa.field("kind", pa.string()),  # open | closed | caption | llm
-        pa.field("field", pa.string()),
-        pa.field("source", pa.string()),  # template id, or the model that wrote the pair
-        pa.field("prompt_hash", pa.string()),
-        pa.field("video", pa.string()),  # the clip file; null for virtual clips
-        pa.field("has_audio", pa.bool_()),
-    ]
-)
+SOURCE_FOLDER = StructureStage.output_folder
 
 
 class InstructionsError(RuntimeError):
     """The run cannot get instructions yet (no finished structure stage)."""
 
 
-def structured_clips(run: RunDir) -> list[dict[str, Any]]:
+def check_ready(run: RunDir) -> None:
     state = run.read_run_json()
     status = ((state or {}).get("stages") or {}).get("structure", {}).get("status")
     if status != "done":
         raise InstructionsError(
-            f"{run.path}: the structure stage has not finished (status {status or 'absent'}); "
-            "run `make curate` with the same RUN and CONFIG first"
+            f"{run.location}: the structure stage has not finished (status {status or 'absent'}); "
+            "run `make curate` with the same RUN first"
         )
-    table = run.read_folder("structured")
-    table = table.filter(pc.equal(table["kept"], True))
-    return sorted(table.to_pylist(), key=lambda r: r["clip_id"])
 
 
-def branch_pairs(
-    branch: str, clips: list[dict[str, Any]], writer: QuestionWriter | None, progress: bool
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    chosen = [c for c in clips if eligible(branch, c["fields"])]
-    llm, llm_failed = ({}, 0)
-    if writer is not None and chosen:
-        llm, llm_failed = writer.ask(branch, [(c["clip_id"], c["fields"]) for c in chosen])
-    rows, kinds, letters = [], Counter(), Counter()
-    for position, clip in enumerate(tqdm(chosen, desc=branch, disable=not progress)):
-        pairs = template_pairs(branch, clip["clip_id"], clip["fields"], clip.get("consensus"),
-                               position)  # fmt: skip
-        pairs = unique(pairs + llm.get(clip["clip_id"], []))
-        for turn, pair in enumerate(pairs):
-            kinds[pair.kind] += 1
-            if pair.kind == "closed":
-                letters[pair.answer[1]] += 1
-            rows.append({**pair.row(), "clip_id": clip["clip_id"], "branch": branch,
-                         "turn": turn, "video": clip.get("clip_path"),
-                         "has_audio": bool(clip.get("has_audio"))})  # fmt: skip
-    stats = {
-        "clips": len(clips),
-        "eligible_clips": len(chosen),
-        "eligible_share": round(len(chosen) / len(clips), 3) if clips else 0.0,
-        "pairs": len(rows),
-        "pairs_per_clip": round(len(rows) / len(chosen), 2) if chosen else 0.0,
-        "kinds": dict(sorted(kinds.items())),
-        "closed_answer_letters": dict(sorted(letters.items())),
-        "llm_failed_clips": llm_failed,
+def instruction_steps(config: PipelineConfig, branches: list[str]) -> list[Step]:
+    return [
+        Step(InstructionsStage(branch=b, cfg=config.instructions), SOURCE_FOLDER) for b in branches
+    ]
+
+
+def branch_stats(branch: str, t: StageTotals) -> dict[str, Any]:
+    eligible = int(t.extra.get("eligible_clips", 0))
+    return {
+        "clips": t.rows_in,
+        "eligible_clips": eligible,
+        "eligible_share": round(eligible / t.rows_in, 3) if t.rows_in else 0.0,
+        "pairs": t.rows_out,
+        "pairs_per_clip": round(t.rows_out / eligible, 2) if eligible else 0.0,
+        "kinds": dict(sorted(t.extra.get("kinds", {}).items())),
+        "closed_answer_letters": dict(sorted(t.extra.get("closed_answer_letters", {}).items())),
+        "llm_failed_clips": int(t.extra.get("llm_failed_clips", 0)),
+        "llm_ungrounded_pairs": int(t.extra.get("llm_ungrounded_pairs", 0)),
+        "shards": t.shards,
         "paper": PAPER[branch],
     }
-    return rows, stats
 
 
-def export(run: RunDir) -> dict[str, Any]:
-    """Write exports/<branch>.json for every built branch, and exports/mixed.json."""
-    everything, counts, virtual = [], {}, 0
-    for branch in BRANCHES:
-        path = run.folder(f"instructions/{branch}") / "part-00000.parquet"
-        if not path.exists():
-            continue
-        by_clip: dict[str, list[dict[str, Any]]] = {}
-        for row in pq.read_table(path).to_pylist():
-            by_clip.setdefault(row["clip_id"], []).append(row)
-        samples = []
-        for clip_id, rows in by_clip.items():
-            if not rows[0]["video"]:
-                virtual += 1
+def write_exports(run: RunDir) -> dict[str, Any]:
+    """exports/<branch>.json for every built branch and exports/mixed.json, streamed."""
+    counts: dict[str, int] = {}
+    virtual = 0
+    with run.storage.open_output("exports/mixed.json") as mixed_fh:
+        mixed = JsonListWriter(mixed_fh, "mixed.json")
+        for branch in BRANCHES:
+            folder = f"instructions/{branch}"
+            units = sorted(run.units(folder))
+            if not units:
                 continue
-            rows.sort(key=lambda r: r["turn"])
-            samples.append(sample(f"{clip_id}-{branch}", rows[0]["video"], rows[0]["has_audio"],
-                                  branch, [(r["question"], r["answer"]) for r in rows]))  # fmt: skip
-        write_export(run.folder("exports") / f"{branch}.json", samples)
-        everything += samples
-        counts[branch] = len(samples)
-    write_export(run.folder("exports") / "mixed.json", everything)
-    for name in [*counts, "mixed"]:
-        problems = check_export(run.folder("exports") / f"{name}.json")
-        if problems:
-            raise ValueError(f"exports/{name}.json fails the format check: {problems[:3]}")
-    return {"samples": counts, "mixed": len(everything), "virtual_clips_left_out": virtual}
+            with run.storage.open_output(f"exports/{branch}.json") as fh:
+                out = JsonListWriter(fh, f"{branch}.json")
+                for unit in units:
+                    rows = sorted(run.read_unit(folder, unit).to_pylist(),
+                                  key=lambda r: (r["clip_id"], r["turn"]))  # fmt: skip
+                    for clip_id, group in groupby(rows, key=lambda r: r["clip_id"]):
+                        pairs = list(group)
+                        if not pairs[0]["video"]:
+                            virtual += 1
+                            continue
+                        item = sample(f"{clip_id}-{branch}", pairs[0]["video"],
+                                      pairs[0]["has_audio"], branch,
+                                      [(p["question"], p["answer"]) for p in pairs])  # fmt: skip
+                        out.add(item)
+                        mixed.add(item)
+                out.close()
+            counts[branch] = out.count
+        mixed.close()
+    return {"samples": counts, "mixed": mixed.count, "virtual_clips_left_out": virtual}
 
 
 def build_instructions(
-    config: PipelineConfig, run: RunDir, branches: list[str], progress: bool = True
+    config: PipelineConfig, run: RunDir, branches: list[str], runner: Runner
 ) -> dict[str, Any]:
-    clips = structured_clips(run)
-    settings = config.instructions
-    writer = None
-    if settings.llm_questions > 0:
-        embedder = None
-        if settings.grounding > 0:
-            embedder = CaptionEmbedder(settings.embedder, settings.device)
-            embedder.load()
-        writer = QuestionWriter(settings.backend, settings.prompt, settings.llm_questions,
-                                settings.attempts, settings.max_field_chars, embedder,
-                                settings.grounding)  # fmt: skip
-    stats = {}
-    for branch in branches:
-        before = writer.ungrounded if writer else 0
-        rows, stats[branch] = branch_pairs(branch, clips, writer, progress)
-        stats[branch]["llm_ungrounded_pairs"] = (writer.ungrounded if writer else 0) - before
-        table = pa.Table.from_pylist(rows, schema=PAIRS)
-        write_table(run.folder(f"instructions/{branch}") / "part-00000.parquet", table,
-                    {"stage": f"instructions/{branch}", **stats[branch]})  # fmt: skip
-    exported = export(run)
-    state = run.read_run_json() or {}
-    state.setdefault("instructions", {}).update(stats)
-    state["exports"] = exported
-    run.write_run_json(state)
+    check_ready(run)
+    steps = instruction_steps(config, branches)
+    for step in steps:
+        step.stage.preflight()
+    runner.prepare(steps)
+    with run.lock():
+        totals = Totals()
+        runner.run(steps, run, sorted(run.units(SOURCE_FOLDER)), totals)
+        stats = {
+            b: branch_stats(b, totals.get(s.stage.name))
+            for b, s in zip(branches, steps, strict=True)
+        }
+        exported = runner.submit(write_exports, run)
+        state = run.read_run_json() or {}
+        state.setdefault("instructions", {}).update(stats)
+        state["exports"] = exported
+        run.write_run_json(state)
     return {"branches": stats, "exports": exported}
 
 

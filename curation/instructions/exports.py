@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-from curation.rundir import atomic_write_bytes
+from typing import Any, BinaryIO
 
 VIDEO_TAG, AUDIO_TAG = "<video>\n", "<audio>\n"
 
@@ -55,11 +53,36 @@ def check_sample(item: Any) -> list[str]:
     return problems
 
 
+class JsonListWriter:
+    """Writes a JSON list one checked sample at a time, so an export of millions of clips
+    never sits in memory; every sample passes `check_sample` before it is written."""
+
+    def __init__(self, fh: BinaryIO, name: str):
+        self.fh, self.name, self.count = fh, name, 0
+        fh.write(b"[")
+
+    def add(self, item: dict[str, Any]) -> None:
+        problems = check_sample(item)
+        if problems:
+            raise ValueError(f"export {self.name}: malformed sample {item.get('id')}: {problems}")
+        text = (",\n" if self.count else "\n") + json.dumps(item, ensure_ascii=False)
+        self.fh.write(text.encode())
+        self.count += 1
+
+    def close(self) -> None:
+        self.fh.write(b"\n]\n")
+
+
 def write_export(path: Path, samples: list[dict[str, Any]]) -> None:
-    bad = {s.get("id"): p for s in samples if (p := check_sample(s))}
-    if bad:
-        raise ValueError(f"export {path.name}: malformed samples {dict(list(bad.items())[:3])}")
-    atomic_write_bytes(path, json.dumps(samples, ensure_ascii=False, indent=1).encode())
+    """A list of samples as one local export file (checked, written atomically)."""
+    from curation.storage import Storage
+
+    target = Path(path).absolute()
+    with Storage.open(target.parent).open_output(target.name) as fh:
+        writer = JsonListWriter(fh, target.name)
+        for item in samples:
+            writer.add(item)
+        writer.close()
 
 
 def check_export(path: Path) -> list[str]:

@@ -2,9 +2,10 @@
 
 The LLM sees the branch's non-empty fields (never the caption or the video) and returns
 `n` question/answer pairs under a JSON schema, so the output parses; anything that still does
-not is retried, then counted as a failure for that clip (its template pairs stand). With an
-embedder, an answer whose best cosine similarity with the facts is below `grounding` is
-dropped and counted: the LLM may rephrase the facts, not add to them.
+not is asked again by the instructions stage (curation/instructions/stage.py), then counted as
+a failure for that clip (its template pairs stand). With an embedder, an answer whose best
+cosine similarity with the facts is below `grounding` is dropped and counted: the LLM may
+rephrase the facts, not add to them.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from curation.backends import Backend, BackendConfig, Prompt, make_backend
-from curation.backends.base import prompt_hash
 from curation.embed import CaptionEmbedder
-from curation.instructions.generate import Fields, Pair, facts
+from curation.instructions.generate import Pair
 
 ABOUT = {
     "face": "the person's face: features, expression, emotion and gaze",
@@ -51,59 +50,18 @@ def parse_pairs(text: str, n: int) -> list[tuple[str, str]]:
     return out
 
 
-class QuestionWriter:
-    def __init__(
-        self, backend: BackendConfig, prompt: str, n: int, attempts: int, max_chars: int,
-        embedder: CaptionEmbedder | None = None, grounding: float = 0.0,
-    ):  # fmt: skip
-        self.config, self.prompt, self.n, self.attempts = backend, prompt, n, attempts
-        self.schema = pairs_schema(n, max_chars)
-        self.key = prompt_hash(prompt, str(n), str(max_chars))
-        self.embedder, self.grounding = embedder, grounding
-        self._backend: Backend | None = None
-        self.ungrounded = 0  # answers dropped by the grounding check
+def llm_pairs(text: str, n: int, model: str, key: str) -> list[Pair]:
+    """The LLM's pairs as Pair rows; raises ValueError when the answer does not parse."""
+    return [Pair(q, a, "llm", None, model, key) for q, a in parse_pairs(text, n)]
 
-    def grounded(self, pairs: list[Pair], branch: str, fields: Fields) -> list[Pair]:
-        if self.embedder is None or self.grounding <= 0 or not pairs:
-            return pairs
-        lines = [value for value in fields[branch].values() if value]
-        if not lines:
-            self.ungrounded += len(pairs)
-            return []
-        support = self.embedder.embed([p.answer for p in pairs]) @ self.embedder.embed(lines).T
-        keep = [p for p, s in zip(pairs, support.max(axis=1), strict=True) if s >= self.grounding]
-        self.ungrounded += len(pairs) - len(keep)
-        return keep
 
-    def ask(
-        self, branch: str, clips: list[tuple[str, Fields]]
-    ) -> tuple[dict[str, list[Pair]], int]:
-        """LLM pairs per clip id, and how many clips got none (after `attempts` tries)."""
-        if self._backend is None:
-            self._backend = make_backend(self.config)
-            self._backend.setup()
-        prompts = {
-            clip_id: Prompt(self.prompt.format(n=self.n, about=ABOUT[branch],
-                                               facts=facts(branch, fields)),
-                            json_schema=self.schema, key=f"{clip_id}:{branch}")
-            for clip_id, fields in clips
-            if facts(branch, fields)  # no facts, nothing to ask about
-        }  # fmt: skip
-        found: dict[str, list[Pair]] = {}
-        given = dict(clips)
-        pending = list(prompts)
-        for _ in range(self.attempts):
-            if not pending:
-                break
-            answers = self._backend.generate([prompts[c] for c in pending])
-            for clip_id, gen in zip(pending, answers, strict=True):
-                try:
-                    pairs = parse_pairs(gen.text, self.n) if not gen.error else None
-                except (ValueError, AttributeError):
-                    pairs = None
-                if pairs:
-                    found[clip_id] = [Pair(q, a, "llm", None, self.config.model, self.key)
-                                      for q, a in pairs]  # fmt: skip
-            pending = [c for c in pending if c not in found]
-        grounded = {c: self.grounded(p, branch, given[c]) for c, p in found.items()}
-        return grounded, len(pending)
+def grounded(
+    pairs: list[Pair], lines: list[str], embedder: CaptionEmbedder | None, grounding: float
+) -> list[Pair]:
+    """The pairs whose answer is close enough to one of the facts (all when not checked)."""
+    if embedder is None or grounding <= 0 or not pairs:
+        return pairs
+    if not lines:
+        return []
+    support = embedder.embed([p.answer for p in pairs]) @ embedder.embed(lines).T
+    return [p for p, s in zip(pairs, support.max(axis=1), strict=True) if s >= grounding]

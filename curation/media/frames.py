@@ -10,9 +10,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from curation.media.ffmpeg import FrameStream
+from curation.storage import local_copy
+
+JPEG_QUALITY = 90
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """An RGB uint8 frame as JPEG: how frames travel from CPU workers to model workers."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """A JPEG as an RGB uint8 frame."""
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise ValueError("not a JPEG image")
+    return np.ascontiguousarray(frame[:, :, ::-1])
 
 
 def uniform_indices(total: int, n: int) -> list[int]:
@@ -49,15 +71,23 @@ def clip_frames(
     clip: dict[str, Any], n: int, max_side: int
 ) -> tuple[list[np.ndarray], list[float]]:
     """Frames of a clip row (its file, or its range of the source when virtual) and their
-    approximate times in the clip (decoded index / fps)."""
+    approximate times in the clip (decoded index / fps). A file in an object store is
+    fetched to a temporary file first."""
     common = {"width": clip["display_width"], "height": clip["display_height"], "n": n,
               "max_side": max_side}  # fmt: skip
     if clip.get("clip_path"):
-        frames, picked = sample_frames(clip["clip_path"], **common)
+        with local_copy(clip["clip_path"]) as path:
+            frames, picked = sample_frames(path, **common)
     else:
         offset = clip.get("video_start_s") or 0.0
-        frames, picked = sample_frames(
-            clip["path"], start_s=offset + clip["start_s"], end_s=offset + clip["end_s"], **common
-        )
+        with local_copy(clip["path"]) as path:
+            frames, picked = sample_frames(
+                path, start_s=offset + clip["start_s"], end_s=offset + clip["end_s"], **common
+            )
     fps = clip.get("fps") or 25.0
     return frames, [i / fps for i in picked]
+
+
+def clip_jpegs(clip: dict[str, Any], n: int, max_side: int) -> list[bytes]:
+    """`n` frames of a clip row, JPEG-encoded: what a model prompt carries."""
+    return [encode_jpeg(f) for f in clip_frames(clip, n, max_side)[0]]

@@ -2,28 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
 from curation.rundir import RunDir
-from curation.shard_task import run_global, run_shard
-from stages.base import Stage
+from curation.shard_task import Step, next_units, run_global, run_unit
+from curation.totals import Totals
+from curation.units import Unit
+from curation.worker import Worker
+
+T = TypeVar("T")
 
 
 @dataclass
 class LocalRunner:
     progress: bool = True
 
-    def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
-        for stage, input_folder in steps:
-            done = set() if stage.retryable_reasons else run.finished_shards(stage.output_folder)
-            todo = [s for s in shards if s not in done]
-            if not todo:
+    def prepare(self, steps: list[Step]) -> None:
+        """Nothing to reserve: every stage runs here, on what this machine has."""
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    def run(self, steps: list[Step], run: RunDir, units: list[Unit], totals: Totals) -> None:
+        worker = Worker.local()
+        for step in steps:
+            if step.stage.is_global:
+                for stats in run_global(run, step, units, worker):
+                    totals.add(stats)
                 continue
-            if stage.is_global:
-                run_global(stage, run, input_folder, shards)
-                continue
-            stage.setup()
-            for shard in tqdm(todo, desc=stage.name, unit="shard", disable=not self.progress):
-                run_shard(stage, run, input_folder, shard)
+            step.stage.setup(worker)
+            following: list[Unit] = []
+            try:
+                for unit in tqdm(units, desc=step.stage.name, unit="shard",
+                                 disable=not self.progress):  # fmt: skip
+                    stats = run_unit(run, step, unit, worker)
+                    totals.add(stats)
+                    following += next_units(step, unit, stats)
+            finally:
+                step.stage.teardown()  # models go as soon as their stage is done
+            units = following

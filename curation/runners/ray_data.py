@@ -1,69 +1,46 @@
-"""The Ray Data runner: shards stream through one operator per stage.
+"""The Ray Data runner: shards stream through one operator per stage (or per model).
 
-Shard ids form a Ray Dataset (one block each); every stage is a `map_batches` operator that
-runs the stage on a shard and passes the id on, so stage 2 works on shard 0 while stage 1 is
-on shard 1. Cheap stages run as Ray tasks; stages with models (`uses_actor`) run in an actor
-pool that calls `setup()` once per actor. Resources and concurrency come from each stage's
-config. A worker that dies is handled by Ray itself: tasks are retried (Ray's default, 3
-times) and actors restarted with their shard re-sent; Ray shows its own progress bars. On a multi-node cluster the run directory must be on a
-filesystem every node sees.
+The driver plans and Ray's workers move the data. Shard keys form a Ray Dataset (one block
+each); every stage is a `map_batches` operator that runs the stage on a shard, writes its
+output to the run's storage and passes the key on, so stage 2 works on shard 0 while stage 1
+is on shard 1. After the scene split each source shard's key becomes the keys of its pieces,
+each its own block again, so the clips of a long source spread over the workers. Cheap stages
+run as Ray tasks; stages with models run in actor pools that load them once per actor; a
+model stage's prompts are made by CPU tasks before its model workers (curation/runners/
+placement.py says what each reserves). What comes back to the driver is each shard's
+statistics, summed as they arrive. A worker that dies is handled by Ray itself: tasks are
+retried and actors restarted with their shard sent again; Ray shows its progress bars.
+
+Global stages (dedup) need every shard: they run as one Ray task between two streaming
+segments. The run's storage must be reachable from every node: a shared folder, or an
+object store (curation/storage.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from curation.rundir import RunDir
-from curation.runners.llm_stage import run_llm_stage
-from curation.shard_task import run_global, run_shard
-from stages.base import Stage
+from curation.runners.placement import Op, check_fit, ops_of, segments
+from curation.runners.ray_ops import actor_class, global_task, task_fn
+from curation.shard_task import Step
+from curation.totals import Totals
+from curation.units import Unit
 
 log = logging.getLogger(__name__)
-
-
-class _ShardActor:
-    def __init__(self, stage: Stage, run: RunDir, input_folder: str):
-        self.stage, self.run, self.input_folder = stage, run, input_folder
-        stage.setup()
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        for shard in batch["shard"]:
-            run_shard(self.stage, self.run, self.input_folder, int(shard))
-        return {"shard": batch["shard"]}
-
-
-def _shard_task(stage: Stage, run: RunDir, input_folder: str):
-    """A plain function for Ray tasks, named after the stage (Ray names operators by it)."""
-
-    def task(batch: dict[str, Any]) -> dict[str, Any]:
-        stage.setup()
-        for shard in batch["shard"]:
-            run_shard(stage, run, input_folder, int(shard))
-        return {"shard": batch["shard"]}
-
-    task.__name__ = task.__qualname__ = stage.name
-    return task
-
-
-def _fits(cluster: dict[str, float], stages: list[Stage]) -> bool:
-    """Whether stages can stream together: each actor pool holds at least one actor from the
-    start, so the actors' CPUs/GPUs plus the largest task's must fit the cluster, or the
-    tasks upstream of the actors never get scheduled. A segment that does not fit is cut
-    into consecutive segments (each a barrier), which only costs overlap."""
-    for key, need in (("CPU", lambda r: r.cpus), ("GPU", lambda r: r.gpus)):
-        held = sum(need(s.resources) for s in stages if s.uses_actor)
-        task = max((need(s.resources) for s in stages if not s.uses_actor), default=0.0)
-        if held + task > cluster.get(key, 0.0) + 1e-9 and len(stages) > 1:
-            return False
-    return True
+T = TypeVar("T")
 
 
 @dataclass
 class RayRunner:
     address: str | None = None
     progress: bool = True
+    fit_check: bool = True
+    _ops: dict[int, list[Op]] = field(default_factory=dict, init=False, repr=False)
 
     def _init(self) -> None:
         import ray
@@ -74,77 +51,111 @@ class RayRunner:
         ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
         log.info("ray: %s", ray.cluster_resources())
 
-    def run(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
-        """Stream shards through consecutive per-shard stages; global stages are barriers."""
+    @staticmethod
+    def _nodes() -> list[dict[str, float]]:
+        import ray
+
+        return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+    def prepare(self, steps: list[Step]) -> None:
+        """Connect, decide every operator's resources and check the cluster can hold them."""
         import ray
 
         self._init()
-        cluster = ray.cluster_resources()
-        segment: list[tuple[Stage, str]] = []
-        for stage, input_folder in steps:
-            in_llm_processor = getattr(stage, "runs_in_ray_llm", False)
-            if not (stage.is_global or in_llm_processor):
-                if not _fits(cluster, [s for s, _ in segment] + [stage]):
-                    self._stream(segment, run, shards)
-                    segment = []
-                segment.append((stage, input_folder))
-                continue
-            self._stream(segment, run, shards)
-            segment = []
-            if in_llm_processor:
-                run_llm_stage(stage, run, input_folder, shards)
-            else:
-                self._run_global(stage, run, input_folder, shards)
-        self._stream(segment, run, shards)
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        self._ops = {id(step): ops_of(step, cluster_gpus) for step in steps}
+        if self.fit_check:
+            check_fit([o for ops in self._ops.values() for o in ops], self._nodes())
+        for ops in self._ops.values():
+            for op in ops:
+                log.info("%s: %s (up to %d)", op.name, op.request(), op.concurrency)
 
-    def _run_global(self, stage: Stage, run: RunDir, input_folder: str, shards: list[int]) -> None:
+    def plan(self, steps: list[Step]) -> list[list[Step]]:
+        """The segments the steps run in (prepare() first)."""
+        ops = {i: self._ops[id(s)] for i, s in enumerate(steps)}
+        return segments(steps, ops, self._nodes())
+
+    def run(self, steps: list[Step], run: RunDir, units: list[Unit], totals: Totals) -> None:
+        if not self._ops:
+            self.prepare(steps)
+        for segment in self.plan(steps):
+            if segment[0].stage.is_global:
+                self._run_global(segment[0], run, units, totals)
+            else:
+                units = self._stream(segment, run, units, totals)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> T:
         import ray
 
-        res = stage.resources
-        options: dict[str, Any] = {"num_cpus": res.cpus, "num_gpus": res.gpus}
-        if res.memory_gb:
-            options["memory"] = res.memory_gb * 2**30
-        task = ray.remote(run_global).options(name=stage.name, **options)
-        ray.get(task.remote(stage, run, input_folder, shards))
+        self._init()
+        task = ray.remote(fn).options(num_cpus=1, name=getattr(fn, "__name__", "task"))
+        return ray.get(task.remote(*args))
 
-    def _stream(self, steps: list[tuple[Stage, str]], run: RunDir, shards: list[int]) -> None:
+    def _run_global(self, step: Step, run: RunDir, units: list[Unit], totals: Totals) -> None:
+        import ray
+
+        (op,) = self._ops[id(step)]
+        options: dict[str, Any] = {"num_cpus": op.cpus, "num_gpus": op.gpus, "name": op.name}
+        if op.memory_gb:
+            options["memory"] = op.memory_gb * 2**30
+        task = ray.remote(global_task).options(**options)
+        for stats in ray.get(task.remote(op, run, [u.key for u in units])):
+            totals.add(stats)
+
+    def _stream(
+        self, steps: list[Step], run: RunDir, units: list[Unit], totals: Totals
+    ) -> list[Unit]:
         import ray
         import ray.data
 
-        if not steps:
-            return
+        if not units:
+            return []
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = self.progress
-        ds = ray.data.from_items(
-            [{"shard": s} for s in shards], override_num_blocks=max(1, len(shards))
+        # Every shard its own block (the operators yield shard by shard), so shards spread
+        # over the workers, the pieces of a long source included.
+        block_size, ctx.target_max_block_size = ctx.target_max_block_size, 1
+        try:
+            ds = ray.data.from_items(
+                [{"unit": u.key, "stats": "[]"} for u in units], override_num_blocks=len(units)
+            )
+            for step in steps:
+                for op in self._ops[id(step)]:
+                    ds = self._operator(ds, op, run)
+            return self._collect(ds, totals, len(steps))
+        finally:
+            ctx.target_max_block_size = block_size
+
+    @staticmethod
+    def _collect(ds: Any, totals: Totals, n_steps: int) -> list[Unit]:
+        """Drain the stream: sum each shard's statistics, keep the keys for what follows."""
+        following: list[Unit] = []
+        for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+            for key, stats in zip(batch["unit"].to_pylist(), batch["stats"].to_pylist(),
+                                  strict=True):  # fmt: skip
+                for s in json.loads(stats):
+                    totals.add(s)
+                if key:
+                    following.append(Unit.parse(key))
+        log.info("ray: %d shard(s) through %d stage(s)", len(following), n_steps)
+        return sorted(following)
+
+    @staticmethod
+    def _operator(ds: Any, op: Op, run: RunDir) -> Any:
+        import ray.data
+
+        common: dict[str, Any] = {"batch_size": 1, "batch_format": "pyarrow", "num_cpus": op.cpus}
+        if op.gpus:
+            common["num_gpus"] = op.gpus
+        if op.memory_gb:
+            common["memory"] = op.memory_gb * 2**30
+        if op.actor:
+            return ds.map_batches(
+                actor_class(op),
+                fn_constructor_kwargs={"op": op, "run": run},
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=op.concurrency),
+                **common,
+            )
+        return ds.map_batches(
+            task_fn(op, run), compute=ray.data.TaskPoolStrategy(size=op.concurrency), **common
         )
-        for stage, input_folder in steps:
-            res = stage.resources
-            workers = max(1, min(res.concurrency, len(shards)))  # more than shards is idle
-            common: dict[str, Any] = {
-                "batch_size": 1,
-                "num_cpus": res.cpus,
-                "num_gpus": res.gpus or None,
-                "memory": res.memory_gb * 2**30 if res.memory_gb else None,
-            }
-            common = {k: v for k, v in common.items() if v is not None}
-            # Ray names each operator after its function or class: name them after the stage.
-            if stage.uses_actor:
-                ds = ds.map_batches(
-                    type(stage.name, (_ShardActor,), {}),
-                    fn_constructor_kwargs={
-                        "stage": stage,
-                        "run": run,
-                        "input_folder": input_folder,
-                    },
-                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=workers),
-                    **common,
-                )
-            else:
-                ds = ds.map_batches(
-                    _shard_task(stage, run, input_folder),
-                    compute=ray.data.TaskPoolStrategy(size=workers),
-                    **common,
-                )
-        done = ds.take_all()
-        log.info("ray: %d shard(s) through %d stage(s)", len(done), len(steps))

@@ -4,6 +4,7 @@ import io
 import json
 import shutil
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.dataset as ds
@@ -134,4 +135,4 @@ def test_run_with_only_probed_sources(browse_run, tmp_path):
     assert all(s["status"] == "pending" for s in summary["stages"][1:])
     assert json.loads(browse(run, "--list", "--json").stdout)["count"] == 0
     result = build_report(run, progress=False)  # the report too: funnel and sources, no clips
-    assert result.clips == 0 and "low_resolution" in result.index.read_text()
+    assert result.clips == 0 and "low_resolution" in Path(result.index).read_text()

@@ -3,6 +3,7 @@
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import unquote
 
 from conftest import HOSTILE, HTML_NAME, IMG_NAME, partial_copy
@@ -87,7 +88,7 @@ def test_thumbnails_are_made_once(report, browse_run):
 def test_report_of_a_partial_run(browse_run, tmp_path):
     run = partial_copy(browse_run, tmp_path / "partial")
     result = build_report(run, progress=False)
-    data = page_data(result.index.read_text())
+    data = page_data(Path(result.index).read_text())
     assert result.clips == result.total_clips == len(data["clips"]) > 0
     assert not any(c["consensus"] for c in data["clips"])  # not reached yet
-    assert "partial" in result.index.read_text()
+    assert "partial" in Path(result.index).read_text()

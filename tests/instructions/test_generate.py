@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pyarrow as pa
 import pytest
 
 from curation.instructions.exports import check_sample, sample
 from curation.instructions.fields import EMOTIONS, FieldsError, parse_fields
 from curation.instructions.generate import eligible, template_pairs, unique
+from stages.base import pop_extra
 
 EMPTY = {
     "face": {"appearance": "", "expression": "", "emotion": "", "gaze": ""},
@@ -106,7 +108,7 @@ def test_export_samples_follow_the_humanomni_format():
 def test_instructions_need_a_finished_structure_stage(tmp_path):
     from helpers import run_cli
 
-    from curation.instructions.build import InstructionsError, structured_clips
+    from curation.instructions.build import InstructionsError, check_ready
     from curation.rundir import RunDir
 
     missing = run_cli("instructions", "--run", "nope", "--set", f"run.root={tmp_path}",
@@ -115,7 +117,7 @@ def test_instructions_need_a_finished_structure_stage(tmp_path):
     run = RunDir(tmp_path, "partial")
     run.write_run_json({"stages": {"dedup": {"status": "done"}}})
     with pytest.raises(InstructionsError, match="structure stage has not finished"):
-        structured_clips(run)
+        check_ready(run)
 
 
 class ScriptedBackend:
@@ -138,19 +140,28 @@ def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
     import json
 
     from curation.backends import BackendConfig
-    from curation.embed import BUNDLED_MINILM, CaptionEmbedder
-    from curation.instructions.llm_questions import QuestionWriter
+    from curation.config_models import InstructionsConfig
+    from curation.embed import BUNDLED_MINILM
+    from curation.instructions.stage import InstructionsStage
 
-    embedder = CaptionEmbedder(BUNDLED_MINILM, "cpu")
-    writer = QuestionWriter(BackendConfig(model="scripted"), "{about} {facts} {n}", 2, 2, 100,
-                            embedder, 0.3)  # fmt: skip
+    cfg = InstructionsConfig(backend=BackendConfig(model="scripted"), prompt="{about} {facts} {n}",
+                             llm_questions=2, attempts=2, max_field_chars=100,
+                             embedder=BUNDLED_MINILM, device="cpu", grounding=0.3)  # fmt: skip
+    stage = InstructionsStage(branch="body", cfg=cfg)
     pairs = {"pairs": [{"question": "What is she wearing?", "answer": "A grey sweater."},
                        {"question": "What does she play?", "answer": "She plays the guitar."}]}  # fmt: skip
-    writer._backend = ScriptedBackend({"good:body": json.dumps(pairs), "bad:body": "no json"})
+    backend = ScriptedBackend({"good:body": json.dumps(pairs), "bad:body": "no json"})
+    stage._backends[0] = backend  # in place of a loaded model
     given = fields(body__clothing="a grey sweater", body__action="sitting")
     silent = fields(face__emotion="happy")  # nothing about the body: the LLM is not asked
-    found, failed = writer.ask("body", [("good", given), ("bad", given), ("silent", silent)])
-    assert "silent:body" not in writer._backend.calls and "silent" not in found
-    assert failed == 1 and writer._backend.calls["bad:body"] == 2  # retried, then counted
-    assert [p.answer for p in found["good"]] == ["A grey sweater."]  # the guitar is invented
-    assert writer.ungrounded == 1 and found["good"][0].source == "scripted"
+    clips = [{"clip_id": c, "fields": f, "consensus": None, "clip_path": "v.mp4", "has_audio": False}
+             for c, f in (("good", given), ("bad", given), ("silent", silent))]  # fmt: skip
+    out = stage.process(pa.Table.from_pylist(clips))
+    table, extra = pop_extra(out)
+    rows = table.to_pylist()
+    assert "silent:body" not in backend.calls and {r["clip_id"] for r in rows} == {"good", "bad"}
+    assert extra["llm_failed_clips"] == 1 and backend.calls["bad:body"] == 2  # retried, counted
+    llm = [r for r in rows if r["kind"] == "llm"]
+    assert [r["answer"] for r in llm] == ["A grey sweater."]  # the guitar is invented
+    assert extra["llm_ungrounded_pairs"] == 1 and llm[0]["source"] == "scripted"
+    assert extra["eligible_clips"] == 2 and extra["kinds"]["open"] == 4

@@ -184,18 +184,20 @@ def _pair_rows() -> list[dict]:
 
 
 def test_parquet_pairs_group_like_the_json_export(tmp_path):
-    from curation.instructions.build import PAIRS, export
-    from curation.rundir import RunDir, write_table
+    from curation.instructions.build import write_exports
+    from curation.instructions.stage import PAIRS
+    from curation.rundir import RunDir
+    from curation.units import Unit
 
     run = RunDir(tmp_path, "run")
     rows = _pair_rows()
     for branch in ("face", "body"):
         table = pa.Table.from_pylist([r for r in rows if r["branch"] == branch], schema=PAIRS)
-        write_table(run.folder(f"instructions/{branch}") / "part-00000.parquet", table)
-    export(run)
-    exported = load_records([run.folder("exports/face.json"), run.folder("exports/body.json")])
+        run.write_unit(f"instructions/{branch}", Unit(0, 0), table, {})
+    write_exports(run)
+    exported = load_records([run.path / "exports/face.json", run.path / "exports/body.json"])
     counts: Counter = Counter()
-    grouped = load_records(run.folder("instructions"), counts=counts)
+    grouped = load_records(run.path / "instructions", counts=counts)
     assert sorted(grouped, key=lambda r: r.id) == sorted(exported, key=lambda r: r.id)
     assert {r.id for r in grouped} == {"c1-face", "c2-face", "c1-body", "c3-body"}
     assert counts == {"pairs_without_video": 3}
@@ -203,7 +205,7 @@ def test_parquet_pairs_group_like_the_json_export(tmp_path):
     assert c1.use_audio and c1.audio_source == CHAPLIN and len(c1.conversations) == 6
     assert c1.conversations[0]["value"] == "<video>\n<audio>\nface question 0 about c1?"
     assert not next(r for r in grouped if r.id == "c2-face").use_audio
-    glob_records = load_records(str(run.folder("instructions")) + "/face/part-*.parquet")
+    glob_records = load_records(str(run.path / "instructions") + "/face/part-*.parquet")
     assert {r.id for r in glob_records} == {"c1-face", "c2-face"}
 
 

@@ -7,15 +7,16 @@ import pytest
 from helpers import whole_file_clip
 
 from curation import schemas
-from curation.config import BoxesConfig, Resources
+from curation.config import BoxesConfig
 from curation.detect import DetectorConfig
+from curation.worker import Worker
 from stages.boxes import BoxesStage
 
 
 def stage(**settings) -> BoxesStage:
-    config = BoxesConfig(**settings)
-    values = {k: getattr(config, k) for k in type(config).model_fields}
-    return BoxesStage(**{**values, "resources": Resources()})
+    boxes = BoxesStage(cfg=BoxesConfig(**settings))
+    boxes.setup(Worker.local())
+    return boxes
 
 
 def run(boxes: BoxesStage, *clips: dict) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from curation.backends import BackendConfig, Generation
-from curation.config import Resources
+from curation.config import ConsensusConfig
 from curation.consensus import ConsensusScorer, split_units
 from curation.embed import BUNDLED_MINILM, CaptionEmbedder
 from stages.consensus import ConsensusStage
@@ -64,10 +64,9 @@ def test_extractive_consensus_keeps_shared_details_and_drops_single_ones(scorer)
 def consensus_stage(**settings) -> ConsensusStage:
     defaults = {
         "backend": BackendConfig(model="unused"), "prompt": "{captions}",
-        "embedder": BUNDLED_MINILM, "device": "cpu", "resources": Resources(),
-        "refusal_markers": ["I'm sorry"],
+        "embedder": BUNDLED_MINILM, "device": "cpu", "refusal_markers": ["I'm sorry"],
     }  # fmt: skip
-    return ConsensusStage(**{**defaults, **settings})
+    return ConsensusStage(cfg=ConsensusConfig(**{**defaults, **settings}))
 
 
 def clip(i: int) -> dict:
@@ -79,7 +78,7 @@ def clip(i: int) -> dict:
 
 def test_consensus_verdicts_from_llm_answers():
     stage = consensus_stage()
-    prompt = stage.prompt_for(clip(0)).text
+    prompt = stage.prompt_for(clip(0), []).text
     assert prompt.count("Description ") == 3 and CANDIDATES[1] in prompt
     answers = [
         (Generation(text=SHARED), 1),
@@ -88,7 +87,7 @@ def test_consensus_verdicts_from_llm_answers():
         (Generation(text="I'm sorry, I can't help with that."), 3),
         (Generation(error="HTTP 500"), 3),
     ]
-    assert stage.min_agreement == 0.75  # the default: between the two scores above
+    assert stage.cfg.min_agreement == 0.75  # the default: between the two scores above
     rows = stage.finish([clip(i) for i in range(5)], [answers]).to_pylist()
     assert [r["reject_reason"] for r in rows] == [
         None, "unsupported_consensus", "empty_consensus", "refused", "consensus_failed",
@@ -101,7 +100,7 @@ def test_consensus_verdicts_from_llm_answers():
 
 def test_extractive_method_needs_no_llm():
     stage = consensus_stage(method="extractive")
-    assert stage.calls() == [] and not stage.runs_in_ray_llm
+    assert stage.calls() == [] and stage.call_groups() == [[]]  # one worker finishes
     (row,) = stage.finish([clip(0)], []).to_pylist()
     assert row["kept"] and row["consensus_model"] == "extractive"
     assert "umbrella" not in row["consensus"] and row["agreement"] >= 0.6

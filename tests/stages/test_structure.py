@@ -10,8 +10,9 @@ from chat_server import ChatServer
 
 from curation import schemas
 from curation.backends import BackendConfig
-from curation.config import Resources, StructureConfig
+from curation.config import StructureConfig
 from curation.instructions.fields import FIELDS
+from curation.worker import Worker
 from stages.structure import StructureStage
 
 CAPTION = "A woman with black hair smiles at the camera while sitting at a desk in an office."
@@ -24,15 +25,18 @@ def clips(n: int) -> pa.Table:
 
 
 def stage(backend: BackendConfig, **settings) -> StructureStage:
-    config = StructureConfig()
-    defaults = {"prompt": config.prompt, "embedder": config.embedder, "grounding": 0.0}
-    return StructureStage(backend=backend, resources=Resources(), **{**defaults, **settings})
+    return StructureStage(cfg=StructureConfig(backend=backend, **{"grounding": 0.0, **settings}))
+
+
+def ready(structure: StructureStage) -> StructureStage:
+    structure.setup(Worker.local())  # as a runner does in the worker
+    return structure
 
 
 def test_constrained_decoding_makes_random_weights_emit_valid_fields(tiny_models):
     backend = BackendConfig(model=str(tiny_models["qwen2"]), device="cpu", temperature=1.0,
                             max_tokens=640)  # fmt: skip
-    rows = stage(backend, max_field_chars=24, attempts=1).process(clips(6)).to_pylist()
+    rows = ready(stage(backend, max_field_chars=24, attempts=1)).process(clips(6)).to_pylist()
     for row in rows:  # first try, every clip: the grammar allows nothing else
         assert row["kept"] and row["fields_attempts"] == 1, row["reject_detail"]
         assert {g: set(v) for g, v in row["fields"].items()} == {
@@ -49,7 +53,7 @@ def test_output_that_never_parses_is_retried_then_recorded(tiny_models):
     # The test server ignores response_format: its random text is not JSON.
     with ChatServer(tiny_models["qwen2-vl"]) as server:
         backend = BackendConfig(kind="openai", model="tiny", base_url=server.url, retries=0)
-        (row,) = stage(backend, attempts=2).process(clips(1)).to_pylist()
+        (row,) = ready(stage(backend, attempts=2)).process(clips(1)).to_pylist()
         assert len(server.requests) == 2
         assert "response_format" in server.requests[0]
     assert not row["kept"] and row["reject_reason"] == "invalid_fields"

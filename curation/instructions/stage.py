@@ -1,0 +1,157 @@
+"""instructions/<branch>: one branch's instruction pairs, a model stage like any other.
+
+It reads the kept rows of `structured/` shard by shard and writes the pairs of each shard to
+`instructions/<branch>/part-<shard>.parquet` (one row per pair, with its provenance), so
+`make instructions` runs on either runner, resumes where it stopped and uses any backend.
+Template pairs come from the structured fields (curation/instructions/generate.py); with
+`llm_questions` > 0 an LLM also writes open questions from the branch's fields alone
+(curation/instructions/llm_questions.py), asked again like any model stage's unusable answer.
+The closed-set emotion answer letter goes round-robin over the shard's eligible clips, from a
+start that depends on the shard, so letters come out balanced over the run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from curation.backends import Generation, Prompt
+from curation.backends.base import check_model_available, prompt_hash
+from curation.config_models import InstructionsConfig
+from curation.embed import CaptionEmbedder, resolve_model
+from curation.instructions.generate import eligible, facts, stable, template_pairs, unique
+from curation.instructions.llm_questions import ABOUT, grounded, llm_pairs, pairs_schema
+from stages.base import with_extra
+from stages.model_stage import ModelCall, ModelStage, Outcome
+
+PAIRS = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("branch", pa.string(), nullable=False),
+        pa.field("turn", pa.int32()),
+        pa.field("question", pa.string()),
+        pa.field("answer", pa.string()),
+        pa.field("kind", pa.string()),  # open | closed | caption | llm
+        pa.field("field", pa.string()),
+        pa.field("source", pa.string()),  # template id, or the model that wrote the pair
+        pa.field("prompt_hash", pa.string()),
+        pa.field("video", pa.string()),  # the clip file; null for virtual clips
+        pa.field("has_audio", pa.bool_()),
+    ]
+)
+
+
+@dataclass(kw_only=True)
+class InstructionsStage(ModelStage):
+    name: ClassVar[str] = "instructions"
+    output_folder: ClassVar[str] = "instructions"
+    schema: ClassVar[pa.Schema] = PAIRS
+    reads: ClassVar[tuple[str, ...]] = ("clip_id", "fields")
+    also_reads: ClassVar[tuple[str, ...]] = ("consensus", "clip_path", "has_audio")
+
+    branch: str
+    cfg: InstructionsConfig
+    _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One stage per branch, each with its own folder and name in the statistics.
+        self.name = f"instructions_{self.branch}"  # type: ignore[misc]
+        self.output_folder = f"instructions/{self.branch}"  # type: ignore[misc]
+
+    def bind(self, previous: pa.Schema) -> None:
+        """The pairs' schema does not depend on the stage before."""
+
+    @property
+    def key(self) -> str:
+        cfg = self.cfg
+        return prompt_hash(cfg.prompt, str(cfg.llm_questions), str(cfg.max_field_chars))
+
+    def verdict(self, gen: Generation) -> tuple[str, str] | None:
+        if gen.error:
+            return "questions_failed", gen.error
+        try:
+            llm_pairs(gen.text, self.cfg.llm_questions, "", "")
+        except (ValueError, AttributeError) as exc:
+            return "invalid_questions", str(exc)[:200]
+        return None
+
+    def prompt_for(self, clip: dict[str, Any], images: list[bytes]) -> Prompt:
+        given = clip["fields"]
+        if not eligible(self.branch, given) or not facts(self.branch, given):
+            raise RuntimeError("no facts to ask about")  # no prompt: the LLM is not asked
+        cfg = self.cfg
+        text = cfg.prompt.format(n=cfg.llm_questions, about=ABOUT[self.branch],
+                                 facts=facts(self.branch, given))  # fmt: skip
+        schema = pairs_schema(cfg.llm_questions, cfg.max_field_chars)
+        return Prompt(text, json_schema=schema, key=f"{clip['clip_id']}:{self.branch}")
+
+    def calls(self) -> list[ModelCall]:
+        if self.cfg.llm_questions == 0:
+            return []
+        return [ModelCall("questions", self.cfg.backend, self.prompt_for, self.verdict)]
+
+    def preflight(self) -> None:
+        super().preflight()
+        if self.cfg.llm_questions and self.cfg.grounding > 0:
+            check_model_available(resolve_model(self.cfg.embedder))
+
+    @property
+    def embedder(self) -> CaptionEmbedder | None:
+        cfg = self.cfg
+        if cfg.grounding <= 0 or not cfg.llm_questions:
+            return None
+        if self._embedder is None:
+            device = self._worker.device(cfg.device, f"{self.name} embedder")
+            self._embedder = CaptionEmbedder(cfg.embedder, device)
+            self._embedder.load()
+        return self._embedder
+
+    def teardown(self) -> None:
+        super().teardown()
+        self._embedder = None
+
+    def _llm(self, clip: dict[str, Any], answer: Outcome | None, counts: Counter) -> list:
+        """The clip's grounded LLM pairs (none when it was not asked or the LLM failed)."""
+        if answer is None or answer[1] == 0:  # no facts: nothing was asked
+            return []
+        gen = answer[0]
+        if self.verdict(gen) is not None:
+            counts["llm_failed_clips"] += 1
+            return []
+        found = llm_pairs(gen.text, self.cfg.llm_questions, self.cfg.backend.model, self.key)
+        lines = [v for v in clip["fields"][self.branch].values() if v]
+        kept = grounded(found, lines, self.embedder, self.cfg.grounding)
+        counts["llm_ungrounded_pairs"] += len(found) - len(kept)
+        return kept
+
+    def finish(self, clips: list[dict[str, Any]], outcomes: list[list[Outcome]]) -> pa.Table:
+        answers = (
+            dict(zip((c["clip_id"] for c in clips), outcomes[0], strict=True)) if outcomes else {}
+        )
+        chosen = sorted((c for c in clips if eligible(self.branch, c["fields"])),
+                        key=lambda c: c["clip_id"])  # fmt: skip
+        start = stable(chosen[0]["clip_id"]) if chosen else 0
+        counts: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
+        letters: Counter[str] = Counter()
+        rows = []
+        for position, clip in enumerate(chosen):
+            cid = clip["clip_id"]
+            pairs = template_pairs(self.branch, cid, clip["fields"], clip.get("consensus"),
+                                   start + position)  # fmt: skip
+            pairs = unique(pairs + self._llm(clip, answers.get(cid), counts))
+            for turn, pair in enumerate(pairs):
+                kinds[pair.kind] += 1
+                if pair.kind == "closed":
+                    letters[pair.answer[1]] += 1
+                rows.append({**pair.row(), "clip_id": cid, "branch": self.branch, "turn": turn,
+                             "video": clip.get("clip_path"),
+                             "has_audio": bool(clip.get("has_audio"))})  # fmt: skip
+        extra = {"eligible_clips": len(chosen), "kinds": dict(kinds),
+                 "closed_answer_letters": dict(letters),
+                 "llm_failed_clips": counts["llm_failed_clips"],
+                 "llm_ungrounded_pairs": counts["llm_ungrounded_pairs"]}  # fmt: skip
+        return with_extra(pa.Table.from_pylist(rows, schema=PAIRS), extra)
