@@ -79,13 +79,16 @@ def verdict(
             "reject_detail": pa.array(np.where(kept, None, "synthetic reject"), pa.string())}  # fmt: skip
 
 
-def write_sharded(folder: Path, table: pa.Table, shard: np.ndarray, shards: int) -> None:
+def write_sharded(
+    folder: Path, table: pa.Table, shard: np.ndarray, shards: int, pieces: bool = False
+) -> None:
+    """Shard k's rows to part-k (source shards) or part-k-00000 (the pieces the stages after
+    the scene split work on, one a source shard here)."""
     folder.mkdir(parents=True)
     bounds = np.searchsorted(shard, np.arange(shards + 1))
     for k in range(shards):
-        pq.write_table(
-            table.slice(bounds[k], bounds[k + 1] - bounds[k]), folder / f"part-{k:05d}.parquet"
-        )
+        name = f"part-{k:05d}-00000.parquet" if pieces else f"part-{k:05d}.parquet"
+        pq.write_table(table.slice(bounds[k], bounds[k + 1] - bounds[k]), folder / name)
 
 
 def build_run(root: Path, clips: int, shards: int, seed: int = 0) -> Path:
@@ -117,7 +120,9 @@ def build_run(root: Path, clips: int, shards: int, seed: int = 0) -> Path:
                 cols[f.name] = synth(f.type, n, rng, pool)
         cols.update(verdict(n, keep, reasons, rng))
         table = pa.table({f.name: cols[f.name] for f in schema}, schema=schema)
-        write_sharded(run / folder, table, shard, shards)
+        write_sharded(
+            run / folder, table, shard, shards, pieces=folder not in ("sources", "scenes")
+        )
         mask = table["kept"].to_numpy(zero_copy_only=False)
         table, shard = (
             table.filter(table["kept"]).drop(["kept", "reject_reason", "reject_detail"]),
@@ -128,9 +133,8 @@ def build_run(root: Path, clips: int, shards: int, seed: int = 0) -> Path:
         cols = {f.name: synth(f.type, n, rng, pool) for f in PAIRS}
         cols["clip_id"] = pa.array(np.repeat(table["clip_id"].to_numpy(zero_copy_only=False), 2))
         cols["branch"] = pa.array([branch] * n)
-        write_sharded(
-            run / "instructions" / branch, pa.table(cols, schema=PAIRS), np.repeat(shard, 2), shards
-        )
+        write_sharded(run / "instructions" / branch, pa.table(cols, schema=PAIRS),
+                      np.repeat(shard, 2), shards, pieces=True)  # fmt: skip
     stages = {s: {"folder": f} for s, f in DEFAULT_STAGES}
     (run / "run.json").write_text(
         json.dumps({"run": "bench", "inputs": {"shards": shards}, "stages": stages})

@@ -1,10 +1,11 @@
 """brief_caption: the paper's brief, general-context caption of each clip, by a VLM.
 
 Frames are sampled uniformly from the clip file (or the virtual clip's range of its source)
-by the stage's CPU workers, sent to the configured backend, and the answer is checked: empty output and refusals are
-retried like errors, up to `attempts` tries; a clip that never gets a caption is kept in the
-table with `kept=False` and the reason (`caption_failed`, `empty_caption`, `refused`). Those
-reasons are retryable: re-running the command retries exactly those clips.
+by the stage's CPU workers, sent to the configured backend, and the answer is checked: empty
+output and refusals are asked again like errors, up to `attempts` tries; a clip that never
+gets a caption is kept in the table with `kept=False` and the reason (`caption_failed`,
+`empty_caption`, `refused`). Those reasons are retryable: re-running the command retries
+exactly those clips.
 """
 
 from __future__ import annotations

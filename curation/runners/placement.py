@@ -50,8 +50,9 @@ def resolve_gpus(res: Resources, need: GpuNeed, cluster_gpus: float, what: str) 
         gpus = float(res.gpus)
         if need.required and gpus + EPS < need.gpus:
             raise ConfigError(
-                f"{what}.resources.gpus is {gpus:g} but its model needs {need.gpus:g} GPUs "
-                "(its tensor_parallel_size): use auto or at least that"
+                f"{what}.resources.gpus is {gpus:g} but its model needs {need.gpus:g} GPU(s) "
+                "(a vLLM engine's tensor_parallel_size, or a device set to cuda): use auto "
+                "or at least that"
             )
         return gpus
     return need.gpus if (need.required or cluster_gpus > 0) else 0.0
