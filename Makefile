@@ -5,12 +5,14 @@ PY ?= .venv/bin/python
 # an existing run, and configs/curate/local.yaml for a new one (the CLI's own defaults).
 CONFIG ?= configs/curate/local.yaml
 CONFIG_ARG = $(if $(filter command line environment,$(origin CONFIG)),--config $(CONFIG))
+# SOURCES given: those. Not given: a new run curates the bundled sample; a resume its own list.
 SOURCES ?= tests/assets/videos
+SOURCES_ARG = $(if $(filter command line environment,$(origin SOURCES)),--sources,--default-sources) $(SOURCES)
 RUN ?= sample
 UNTIL ?=
 SET ?=
 
-CURATE_ARGS = $(CONFIG_ARG) --sources $(SOURCES) --run $(RUN) \
+CURATE_ARGS = $(CONFIG_ARG) $(SOURCES_ARG) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
 
 BRANCH ?= all

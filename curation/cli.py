@@ -90,8 +90,11 @@ def cmd_curate(args: argparse.Namespace) -> int:
         print(_banner(config.notice), file=sys.stderr)
     for tool in ("ffmpeg", "ffprobe"):
         binary(tool)
+    sources = args.sources
+    if sources is None and "inputs" not in (run.read_run_json() or {}):
+        sources = args.default_sources  # a new run: the default list (make curate's sample)
     pipeline = Pipeline(config, run)
-    state = pipeline.execute(args.sources, until=args.until)
+    state = pipeline.execute(sources, until=args.until)
     print(f"\nrun directory: {run.location}")
     print(format_funnel(state))
     if config.notice:
@@ -183,7 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("curate", help="run the curation pipeline into data_manifests/<run>/")
-    p.add_argument("--sources", help="folder, .txt/.csv list or .parquet with a path column")
+    p.add_argument(
+        "--sources", help="folder, .txt/.csv list or .parquet with a path column (or a URI)"
+    )
+    p.add_argument(
+        "--default-sources",
+        help="the sources of a new run when --sources is not given (a resume keeps its own)",
+    )
     p.add_argument("--run", required=True, help="run name: data_manifests/<run>/")
     p.add_argument("--until", help="stop after this stage")
     _add_config_args(p)

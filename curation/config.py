@@ -18,6 +18,7 @@ from curation.config_base import (  # noqa: F401  (ConfigError, parse_override: 
     ConfigError,
     Resources,
     Section,
+    TaskResources,
     load_data_model,
     load_yaml_model,
     parse_override,
@@ -158,7 +159,7 @@ class DedupConfig(Section):
     partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
     boundary_margin: float = Field(0.12, ge=0, le=2)
     probes: int = Field(8, ge=1, description="nearest partitions a boundary vector joins")
-    resources: Resources = Resources(cpus=1, concurrency=1)
+    resources: TaskResources = TaskResources(cpus=1, gpus="auto")  # dedup is one task
 
 
 class PipelineConfig(Section):

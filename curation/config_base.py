@@ -20,8 +20,8 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class Resources(Section):
-    """What one worker of a stage needs, and how many workers may run at once.
+class _Reservation(Section):
+    """What one worker needs (the fields every kind of worker has).
 
     `gpus: auto` (the default of stages that run models) reserves what the stage's models
     need: a vLLM engine its `tensor_parallel_size`, a local model one GPU where the cluster
@@ -33,7 +33,6 @@ class Resources(Section):
         0.0, description="per worker; 'auto': what its models need"
     )
     memory_gb: float | None = Field(None, gt=0)
-    concurrency: int = Field(4, ge=1, description="maximum parallel workers of this stage")
 
     @field_validator("gpus")
     @classmethod
@@ -41,6 +40,20 @@ class Resources(Section):
         if value != "auto" and float(value) < 0:
             raise ValueError("must be 'auto' or a number >= 0")
         return value
+
+
+class TaskResources(_Reservation):
+    """What the one task of a global stage (dedup) needs."""
+
+    @property
+    def concurrency(self) -> int:
+        return 1
+
+
+class Resources(_Reservation):
+    """What one worker of a stage needs, and how many workers may run at once."""
+
+    concurrency: int = Field(4, ge=1, description="maximum parallel workers of this stage")
 
 
 class ConfigError(ValueError):

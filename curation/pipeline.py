@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from curation.config import ConfigError, PipelineConfig, config_diff
+from curation.instructions.generate import BRANCHES
 from curation.media.ffmpeg import tool_version
 from curation.rundir import RunDir
 from curation.runners import Runner
@@ -123,7 +124,8 @@ class Pipeline:
             "shard_size": recorded.get("shard_size", config.run.shard_size),
             "clips_per_shard": recorded.get("clips_per_shard", config.run.clips_per_shard),
         }
-        self.steps = plan_steps(self.stages, INPUTS_FOLDER, self.layout["clips_per_shard"])
+        self.steps = plan_steps(self.stages, INPUTS_FOLDER, self.layout["clips_per_shard"],
+                                after=tuple(f"instructions/{b}" for b in BRANCHES))  # fmt: skip
 
     def _prepare_inputs(self, sources: str | Path | None, state: dict[str, Any]) -> int:
         """Write the source list as shards (first run) or check it is unchanged (re-run)."""
@@ -176,20 +178,33 @@ class Pipeline:
             totals = Totals()
             started = time.perf_counter()
             self.runner.run(steps, self.run, [Unit(k) for k in range(shards)], totals)
-            ran = {step.stage.name for step in steps}
-            previous = state["stages"]
-            state["stages"] = {
-                s.name: totals.get(s.name).summary(s.output_folder, "done")
-                if s.name in ran
-                else previous.get(s.name) or StageTotals().summary(s.output_folder, "pending")
-                for s in self.stages
-            }
+            state["stages"] = self._summaries(state["stages"], steps, totals)
+            for branch, entry in (state.get("instructions") or {}).items():
+                if f"instructions/{branch}" in totals.invalidated:
+                    entry["status"] = "partial"  # a clip it was made from changed
             state["last_invocation"] = {
                 "until": until,
                 "wall_s": round(time.perf_counter() - started, 3),
             }
             self.run.write_run_json(state)
             return state
+
+    def _summaries(
+        self, previous: dict[str, Any], steps: list[Any], totals: Totals
+    ) -> dict[str, Any]:
+        """Stages run now: what their shards reported. Others: as before, but "partial" when
+        a shard they were made from changed and their shards made from it are gone."""
+        ran = {step.stage.name for step in steps}
+        out = {}
+        for s in self.stages:
+            if s.name in ran:
+                out[s.name] = totals.get(s.name).summary(s.output_folder, "done")
+                continue
+            entry = previous.get(s.name) or StageTotals().summary(s.output_folder, "pending")
+            if s.output_folder in totals.invalidated and entry["status"] == "done":
+                entry = {**entry, "status": "partial"}
+            out[s.name] = entry
+        return out
 
     def _ensure_tiny_models(self) -> None:
         folder = self.config.tiny_models
@@ -227,6 +242,11 @@ class Pipeline:
                 + ("; ".join(changed[:12]) or "(fingerprints differ)")
                 + ". Use a new RUN name, or resume without --config/--set (the run's recorded "
                 "config is used) or with the same ones as before"
+            )
+        if state.get("layout", self.layout) != self.layout:  # another process started it meanwhile
+            raise RunMismatchError(
+                f"{self.run.location} was started by another process meanwhile with shards of "
+                f"{state['layout']}; run the command again"
             )
         # Runner and resources may change between invocations; record what this one used.
         state["config"] = self.config.model_dump(mode="json")

@@ -61,10 +61,6 @@ def write_table(path: Path, table: pa.Table, stats: dict[str, Any] | None = None
     atomic_local_write(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
-def read_stats(path: Path) -> dict[str, Any]:
-    return stats_of(pq.read_schema(path))
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_local_write(Path(path), lambda tmp: tmp.write_bytes(data))
 

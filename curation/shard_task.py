@@ -37,30 +37,46 @@ class Step:
     input_folder: str
     pieces_input: bool = False  # the input is per source shard; this step works on pieces
     per_piece: int = 64  # run.clips_per_shard
-    # Output folders made from this step's rows: per shard up to the first global stage
-    # (`downstream`), then whole (`wiped`: a global stage depends on every shard).
+    # Output folders made from this step's shards, shard by shard, up to the next global
+    # stage, which depends on every shard: it is marked stale instead (`next_global`), and
+    # when it is done again only the shards whose verdicts changed are redone after it.
     downstream: tuple[str, ...] = ()
-    wiped: tuple[str, ...] = ()
+    next_global: str | None = None
 
     @property
     def folder(self) -> str:
         return self.stage.output_folder
 
 
-def plan_steps(stages: list[Stage], first_input: str, per_piece: int) -> list[Step]:
-    """Every stage's step: its input folder, whether it reads pieces, what depends on it."""
+def plan_steps(
+    stages: list[Stage], first_input: str, per_piece: int, after: tuple[str, ...] = ()
+) -> list[Step]:
+    """Every stage's step: its input folder, whether it reads pieces, what depends on it.
+    `after`: folders made shard by shard from the last stage's output (instructions)."""
     steps = []
     inputs = [first_input, *(s.output_folder for s in stages[:-1])]
     for i, (stage, folder) in enumerate(zip(stages, inputs, strict=True)):
         later = stages[i + 1 :]
-        cut = next((k for k, s in enumerate(later) if s.is_global), len(later))
+        cut = next((k for k, s in enumerate(later) if s.is_global), None)
+        down = tuple(s.output_folder for s in later[:cut]) + (after if cut is None else ())
         pieces_input = i > 0 and stages[i - 1].reshards
-        steps.append(
-            Step(stage, folder, pieces_input, per_piece,
-                 tuple(s.output_folder for s in later[:cut]),
-                 tuple(s.output_folder for s in later[cut:]))
-        )  # fmt: skip
+        glob = later[cut].output_folder if cut is not None else None
+        steps.append(Step(stage, folder, pieces_input, per_piece, down, glob))
     return steps
+
+
+STALE = ".stale"  # in a global stage's folder: some shard it read has changed since
+
+
+def invalidate(run: RunDir, step: Step, unit: Unit) -> list[str]:
+    """Remove what was made from this step's shard `unit` (it is about to change); the
+    folders whose shards are now missing or stale."""
+    for folder in step.downstream:
+        run.delete_unit(folder, unit)
+    if step.next_global is None:
+        return list(step.downstream)
+    run.storage.write_bytes(f"{step.next_global}/{STALE}", b"")
+    return [*step.downstream, step.next_global]
 
 
 def kept_rows(table: pa.Table) -> pa.Table:
@@ -91,6 +107,7 @@ class Work:
     rows: pa.Table | None  # rows to process; None when the shard is finished
     previous: pa.Table | None = None  # the finished shard whose retryable rejects are re-done
     stats: dict[str, Any] | None = None  # the finished shard's statistics
+    invalidated: list[str] = field(default_factory=list)  # folders it made stale
 
 
 def plan_work(run: RunDir, step: Step, unit: Unit) -> Work:
@@ -110,11 +127,9 @@ def plan_work(run: RunDir, step: Step, unit: Unit) -> Work:
     ]
     rows = input_rows(run, step, unit)
     rows = rows.filter(pc.is_in(rows["clip_id"], pa.array(redo, pa.string())))
-    for folder in step.downstream:  # made from the rows about to change
-        run.delete_unit(folder, unit)
-    for folder in step.wiped:
-        run.storage.delete_folder(folder)
-    return Work(unit, rows, previous, stats)
+    # What was made from the rows about to change goes first: a kill from here on leaves the
+    # old shard, its retryable rejects still in it, and the retry still to do.
+    return Work(unit, rows, previous, stats, invalidate(run, step, unit))
 
 
 def shard_stats(
@@ -174,7 +189,8 @@ def complete(
         seconds += work.stats.get("seconds", 0.0)
     stats = shard_stats(stage, work.unit, rows_in, out, seconds, worker, extra)
     run.write_unit(step.folder, work.unit, out, stats)
-    return stats
+    # The driver learns which folders lost shards (not part of the stored statistics).
+    return {**stats, "invalidated": work.invalidated} if work.invalidated else stats
 
 
 def process_rows(stage: Stage, rows: pa.Table) -> pa.Table:
@@ -187,11 +203,13 @@ def process_rows(stage: Stage, rows: pa.Table) -> pa.Table:
 
 
 def run_unit(run: RunDir, step: Step, unit: Unit, worker: Worker) -> dict[str, Any]:
-    """One stage (already set up) on one shard; returns the shard's statistics."""
+    """One stage on one shard; returns the shard's statistics. The stage's models are
+    loaded on the first shard with work, so resuming past a finished stage loads nothing."""
     work = plan_work(run, step, unit)
     if work.rows is None:
         assert work.stats is not None
         return work.stats
+    step.stage.setup(worker)
     started = time.perf_counter()
     out = process_rows(step.stage, work.rows)
     return complete(run, step, work, out, time.perf_counter() - started, worker)
@@ -205,7 +223,7 @@ class InFlight:
     work: Work
     clips: list[dict[str, Any]] = field(default_factory=list)
     prompts: list[list[Prepared] | None] = field(default_factory=list)
-    outcomes: list[list[Outcome]] = field(default_factory=list)
+    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)  # by call index
     seconds: float = 0.0
 
 
@@ -221,7 +239,7 @@ def prepare_unit(run: RunDir, step: Step, unit: Unit) -> InFlight:
         raise ValueError(f"stage {stage.name}: input lacks columns {missing}")
     clips = work.rows.to_pylist()
     prompts: list[list[Prepared] | None] = list(stage.prepare(clips))
-    return InFlight(work, clips, prompts, [], time.perf_counter() - started)
+    return InFlight(work, clips, prompts, {}, time.perf_counter() - started)
 
 
 def answer_unit(step: Step, flight: InFlight, index: int) -> InFlight:
@@ -233,7 +251,7 @@ def answer_unit(step: Step, flight: InFlight, index: int) -> InFlight:
     started = time.perf_counter()
     prompts = flight.prompts[index]
     assert prompts is not None
-    flight.outcomes.append(stage.answer(index, prompts))
+    flight.outcomes[index] = stage.answer(index, prompts)
     flight.prompts[index] = None  # frames are not needed any more: travel light
     flight.seconds += time.perf_counter() - started
     return flight
@@ -246,60 +264,6 @@ def finish_unit(run: RunDir, step: Step, flight: InFlight, worker: Worker) -> di
         assert flight.work.stats is not None
         return flight.work.stats
     started = time.perf_counter()
-    out = stage.finish(flight.clips, flight.outcomes)
+    out = stage.finish(flight.clips, [flight.outcomes[i] for i in range(len(flight.outcomes))])
     seconds = flight.seconds + time.perf_counter() - started
     return complete(run, step, flight.work, out, seconds, worker)
-
-
-# --- global stages -------------------------------------------------------------------------
-def run_global(run: RunDir, step: Step, units: list[Unit], worker: Worker) -> list[dict[str, Any]]:
-    """A stage over every shard's kept rows at once; its output is written back per shard.
-
-    Only the columns the stage reads are held for all shards at once (the stage returns
-    just its own columns and verdicts, in row order); each shard's output is then its input
-    rows with those columns appended, one shard at a time. A global stage is a
-    deterministic function of its whole input, so when a killed run left some output shards
-    behind, recomputing and writing only the missing ones is consistent.
-    """
-    stage = step.stage
-    todo = {u for u in units if not run.has(step.folder, u)}
-    if not todo:
-        return [run.unit_stats(step.folder, u) for u in units]
-    started = time.perf_counter()
-    columns = [*stage.reads, *stage.also_reads]
-    parts = [_narrow(input_rows(run, step, u), columns) for u in units]
-    sizes = [t.num_rows for t in parts]
-    stage.setup(worker)
-    try:
-        decided = stage.process(pa.concat_tables(parts))
-    finally:
-        stage.teardown()
-    if decided.num_rows != sum(sizes):
-        raise ValueError(f"global stage {stage.name} must return one row per input row")
-    seconds = (time.perf_counter() - started) / max(1, len(units))
-    stats, offset = [], 0
-    for unit, size in zip(units, sizes, strict=True):
-        if unit not in todo:
-            stats.append(run.unit_stats(step.folder, unit))
-        else:
-            full = input_rows(run, step, unit)
-            out = _append(stage, full, decided.slice(offset, size))
-            work = Work(unit, full)
-            stats.append(complete(run, step, work, out, seconds, worker))
-        offset += size
-    return stats
-
-
-def _narrow(table: pa.Table, columns: list[str]) -> pa.Table:
-    return table.select([c for c in columns if c in table.column_names]).replace_schema_metadata(
-        None
-    )
-
-
-def _append(stage: Stage, full: pa.Table, decided: pa.Table) -> pa.Table:
-    """A shard's input rows with the global stage's columns and verdict (its schema's order)."""
-    arrays = []
-    for f in stage.schema:
-        source = decided if f.name in decided.column_names else full
-        arrays.append(source[f.name].cast(f.type))
-    return pa.Table.from_arrays(arrays, schema=stage.schema)

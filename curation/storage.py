@@ -172,21 +172,16 @@ class Storage:
             finally:
                 tmp.unlink(missing_ok=True)
 
-    def upload(self, local: Path, rel: str, keep_local: bool = False) -> None:
-        """Move a finished local file in (a rename when the storage is local too); with
-        `keep_local` the local file stays where it is."""
+    def upload(self, local: Path, rel: str) -> None:
+        """Move a finished local file in (a rename when the storage is local too)."""
         if self.is_local:
             target = Path(self.fs_path(rel))
             target.parent.mkdir(parents=True, exist_ok=True)
-            if keep_local:
-                shutil.copyfile(local, target)
-            else:
-                os.replace(local, target)
+            os.replace(local, target)
             return
         with open(local, "rb") as src, self.fs.open_output_stream(self.fs_path(rel)) as dst:
             shutil.copyfileobj(src, dst, 8 << 20)
-        if not keep_local:
-            Path(local).unlink(missing_ok=True)
+        Path(local).unlink(missing_ok=True)
 
     def delete(self, rel: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -54,9 +54,12 @@ class StageTotals:
 @dataclass
 class Totals:
     stages: dict[str, StageTotals] = field(default_factory=dict)
+    # Folders that lost shards (or went stale) because a shard they were made from changed.
+    invalidated: set[str] = field(default_factory=set)
 
     def add(self, stats: dict[str, Any]) -> None:
         self.stages.setdefault(stats["stage"], StageTotals()).add(stats)
+        self.invalidated.update(stats.get("invalidated", ()))
 
     def get(self, stage: str) -> StageTotals:
         return self.stages.get(stage, StageTotals())

@@ -35,10 +35,13 @@ class GpuNeed:
 
     @staticmethod
     def for_device(device: str | None) -> GpuNeed:
-        """A local model that runs on a CPU or a GPU: one GPU unless told to use the CPU."""
+        """A local model that runs on a CPU or a GPU: one GPU unless told to use the CPU;
+        `cuda:k` needs k + 1 (a worker sees the GPUs it reserved as cuda:0, cuda:1, ...)."""
         if device == "cpu":
             return GpuNeed()
-        return GpuNeed(1.0, required=bool(device and device.startswith("cuda")))
+        if device and device.startswith("cuda"):
+            return GpuNeed(float(int(device.partition(":")[2] or 0) + 1), required=True)
+        return GpuNeed(1.0)
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,14 @@ class Worker:
     def device(self, requested: str | None = None, what: str = "model") -> str:
         """The torch device for a model: `requested` if set, else the GPU this worker has."""
         if requested:
-            if requested.startswith("cuda") and self.gpu_ids == ():
-                raise DeviceError(
-                    f"{what}: device {requested!r} but this worker reserved no GPU "
-                    "(set the stage's resources.gpus)"
-                )
+            if requested.startswith("cuda") and self.gpu_ids is not None:
+                index = int(requested.partition(":")[2] or 0)
+                if index >= len(self.gpu_ids):
+                    raise DeviceError(
+                        f"{what}: device {requested!r} but this worker reserved "
+                        f"{len(self.gpu_ids)} GPU(s), which it sees as cuda:0..; set the "
+                        "stage's resources.gpus (or leave the device unset)"
+                    )
             return requested
         if self.gpu_ids == ():
             return "cpu"

@@ -48,31 +48,20 @@ class BoxesStage(Stage):
             [GpuNeed.for_device(c.device) for c in self.configs if detector_class(c.kind).uses_gpu]
         )
 
-    def _load(self, worker: Worker) -> list[Detector]:
-        detectors = [make_detector(c) for c in self.configs]
-        for detector in detectors:
-            detector.setup(
-                worker.device(detector.config.device, f"{self.name} {detector.config.kind}")
-            )
-        return detectors
-
     def setup(self, worker: Worker) -> None:
         if not self._detectors:
-            self._detectors = self._load(worker)
+            self._detectors = [make_detector(c) for c in self.configs]
+            for d in self._detectors:
+                d.setup(worker.device(d.config.device, f"{self.name} {d.config.kind}"))
 
     def teardown(self) -> None:
         self._detectors = []
 
     def preflight(self) -> None:
-        # Cheap next to the run: missing weights fail here, before any work (on the CPU).
-        self._load(Worker(gpu_ids=()))
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Shipped to Ray workers before setup(): loaded models and the lock stay behind.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_detectors", "_lock")}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _detectors=[], _lock=threading.Lock())
+        # Cheap next to the run: missing weights fail here, before any work (loaded on the
+        # CPU: only whether they can be had matters here).
+        for config in self.configs:
+            make_detector(config).setup("cpu")
 
     @property
     def detector_names(self) -> str:

@@ -5,7 +5,7 @@ by the stage's CPU workers, sent to the configured backend, and the answer is ch
 output and refusals are asked again like errors, up to `attempts` tries; a clip that never
 gets a caption is kept in the table with `kept=False` and the reason (`caption_failed`,
 `empty_caption`, `refused`). Those reasons are retryable: re-running the command retries
-exactly those clips.
+exactly those clips; a clip whose frames cannot be decoded is `decode_failed`, not retried.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from curation.backends import Generation, Prompt
 from curation.backends.base import prompt_hash
 from curation.config_models import BriefCaptionConfig
 from stages.base import kept, rejected
-from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
+from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem, outcome_problem
 
 
 @dataclass(kw_only=True)
@@ -53,7 +53,7 @@ class BriefCaptionStage(ModelStage):
         key = prompt_hash(cfg.system or "", cfg.prompt, str(cfg.frames), str(cfg.max_side))
         rows = []
         for clip, (gen, attempts) in zip(clips, outcomes[0], strict=True):
-            problem = self.verdict(gen)
+            problem = outcome_problem((gen, attempts), self.verdict)
             rows.append(
                 {
                     **clip,

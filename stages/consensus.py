@@ -70,6 +70,9 @@ class ConsensusStage(ModelStage):
             self._scorer = ConsensusScorer(embedder, self.cfg.match, self.cfg.min_support)
         return self._scorer
 
+    def finish_devices(self) -> list[str | None]:
+        return [self.cfg.device]
+
     def teardown(self) -> None:
         super().teardown()
         self._scorer = None

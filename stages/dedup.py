@@ -17,7 +17,7 @@ from curation.backends.base import check_model_available
 from curation.config import DedupConfig
 from curation.dedup import QUALITY_FACTORS, dedup_captions
 from curation.embed import CaptionEmbedder, resolve_model
-from curation.worker import Worker
+from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected
 
 DECISIONS = pa.schema([*schemas.DEDUP_COLUMNS, *schemas.VERDICT])
@@ -38,6 +38,9 @@ class DedupStage(Stage):
 
     cfg: DedupConfig
     _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
+
+    def gpu_need(self) -> GpuNeed:
+        return GpuNeed.for_device(self.cfg.device) if self.cfg.device else GpuNeed()
 
     def preflight(self) -> None:
         source = resolve_model(self.cfg.embedder)  # bundled models resolve to a local folder

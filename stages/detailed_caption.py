@@ -18,7 +18,14 @@ from curation.backends import Generation, Prompt
 from curation.backends.base import prompt_hash
 from curation.config_models import CaptionerConfig, DetailedCaptionConfig
 from stages.base import kept, rejected
-from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
+from stages.model_stage import (
+    NOT_ASKED,
+    ModelCall,
+    ModelStage,
+    Outcome,
+    answer_problem,
+    outcome_problem,
+)
 
 
 @dataclass(kw_only=True)
@@ -60,7 +67,7 @@ class DetailedCaptionStage(ModelStage):
             candidates = []
             for model, key, answers in zip(cfg.models, hashes, outcomes, strict=True):
                 gen, attempts = answers[i]
-                problem = self.verdict(gen)
+                problem = outcome_problem(answers[i], self.verdict)
                 candidates.append(
                     {"model": model.name, "text": None if problem else gen.text.strip(),
                      "error": f"{problem[0]}: {problem[1]}" if problem else None,
@@ -69,7 +76,9 @@ class DetailedCaptionStage(ModelStage):
                 )  # fmt: skip
             ok = sum(c["text"] is not None for c in candidates)
             verdict = kept()
-            if ok < cfg.min_candidates:
+            if all(c["attempts"] == 0 for c in candidates) and not ok:  # nothing to show them
+                verdict = rejected(NOT_ASKED, str(candidates[0]["error"])[:500])
+            elif ok < cfg.min_candidates:
                 failed = "; ".join(f"{c['model']}: {c['error']}" for c in candidates if c["error"])
                 verdict = rejected(
                     "too_few_candidates", f"{ok} usable of {len(candidates)} ({failed})"[:500]

@@ -65,6 +65,18 @@ def answer_problem(gen: Generation, refusal_markers: list[str], failed: str, emp
     return None
 
 
+NOT_ASKED = "decode_failed"  # a clip with nothing to show the model: asking again cannot help
+
+
+def outcome_problem(outcome: Outcome, verdict: Callable[[Generation], Any]):
+    """(reason, detail) when an outcome is unusable: `decode_failed` (not retryable) when no
+    prompt could be made for the clip (0 tries), else the call's own verdict."""
+    gen, attempts = outcome
+    if attempts == 0 and gen.error:
+        return NOT_ASKED, gen.error
+    return verdict(gen)
+
+
 def ask_until_usable(
     backend: Backend,
     prepared: list[Prepared],
@@ -129,8 +141,18 @@ class ModelStage(Stage):
         call = self.calls()[index]
         return backend_class(call.backend.kind).gpu_need(call.backend)
 
+    def finish_devices(self) -> list[str | None]:
+        """Devices of the models finish() loads itself (embedders), as configured."""
+        return []
+
+    def finish_gpu_need(self) -> GpuNeed:
+        """What the worker that finishes a shard needs beyond its calls: a GPU when an
+        embedder's device is set to CUDA (left unset, it runs on what the worker has)."""
+        return GpuNeed.most([GpuNeed.for_device(d) for d in self.finish_devices() if d])
+
     def gpu_need(self) -> GpuNeed:
-        return GpuNeed.most([self.call_gpu_need(i) for i in range(len(self.calls()))])
+        calls = [self.call_gpu_need(i) for i in range(len(self.calls()))]
+        return GpuNeed.most([*calls, self.finish_gpu_need()])
 
     def call_groups(self) -> list[list[int]]:
         """Which calls share a worker under Ray: a model that holds GPUs of its own (a vLLM

@@ -72,6 +72,9 @@ class StructureStage(ModelStage):
     def calls(self) -> list[ModelCall]:
         return [ModelCall("structure", self.cfg.backend, self.prompt_for, self.verdict)]
 
+    def finish_devices(self) -> list[str | None]:
+        return [self.cfg.device]
+
     def teardown(self) -> None:
         super().teardown()
         self._embedder = None

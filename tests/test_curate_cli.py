@@ -171,7 +171,8 @@ def test_later_commands_use_the_config_the_run_recorded(videos, tmp_path):
     base = ["--run", "rec", "--set", f"run.root={tmp_path}"]
     run_cli("curate", "--config", OFFLINE, *base, "--sources", str(videos / "psd_counter.mp4"),
             "--until", "scenes")  # fmt: skip
-    resumed = run_cli("curate", *base, "--until", "temporal")  # no --config, no --sources
+    # No --config and no --sources (make curate's default list does not replace the run's).
+    resumed = run_cli("curate", *base, "--until", "temporal", "--default-sources", str(videos))
     assert "NOT real" in resumed.stderr  # the offline profile's notice: its config was used
     state = json.loads((tmp_path / "rec" / "run.json").read_text())
     assert state["stages"]["temporal"]["status"] == "done"

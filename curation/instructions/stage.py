@@ -109,6 +109,9 @@ class InstructionsStage(ModelStage):
             self._embedder.load()
         return self._embedder
 
+    def finish_devices(self) -> list[str | None]:
+        return [self.cfg.device]
+
     def teardown(self) -> None:
         super().teardown()
         self._embedder = None

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from curation.global_task import run_global
 from curation.rundir import RunDir
-from curation.shard_task import Step, next_units, run_global, run_unit
+from curation.shard_task import Step, next_units, run_unit
 from curation.totals import Totals
 from curation.units import Unit
 from curation.worker import Worker
@@ -34,7 +35,6 @@ class LocalRunner:
                 for stats in run_global(run, step, units, worker):
                     totals.add(stats)
                 continue
-            step.stage.setup(worker)
             following: list[Unit] = []
             try:
                 for unit in tqdm(units, desc=step.stage.name, unit="shard",

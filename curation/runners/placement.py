@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from curation.config_base import ConfigError, Resources
+from curation.config_base import ConfigError, Resources, TaskResources
 from curation.shard_task import Step
 from curation.worker import GpuNeed
 from stages.model_stage import ModelStage
@@ -62,7 +62,8 @@ def ops_of(step: Step, cluster_gpus: float) -> list[Op]:
     stage, res = step.stage, step.stage.resources
     name = stage.name
 
-    def op(label: str, part: str, actor: bool, r: Resources, gpus: float, **kw: Any) -> Op:
+    def op(label: str, part: str, actor: bool, r: Resources | TaskResources, gpus: float,
+           **kw: Any) -> Op:  # fmt: skip
         return Op(step, label, part, actor, r.cpus, gpus, r.memory_gb, r.concurrency, **kw)
 
     if stage.is_global:
@@ -77,10 +78,14 @@ def ops_of(step: Step, cluster_gpus: float) -> list[Op]:
     groups = stage.call_groups()
     calls = stage.calls()
     for k, group in enumerate(groups):
-        need = GpuNeed.most([stage.call_gpu_need(i) for i in group])
+        last = k == len(groups) - 1  # its workers also finish the shard (embedders)
+        needs = [stage.call_gpu_need(i) for i in group] + (
+            [stage.finish_gpu_need()] if last else []
+        )
+        need = GpuNeed.most(needs)
         label = name if len(groups) == 1 else f"{name}.{'+'.join(calls[i].name for i in group)}"
         ops.append(op(label, "answer", True, res, resolve_gpus(res, need, cluster_gpus, name),
-                      calls=tuple(group), last=k == len(groups) - 1))  # fmt: skip
+                      calls=tuple(group), last=last))  # fmt: skip
     return ops
 
 
@@ -136,9 +141,11 @@ def total(nodes: list[dict[str, float]]) -> dict[str, float]:
 
 
 def segments(
-    steps: list[Step], ops: dict[int, list[Op]], nodes: list[dict[str, float]]
+    steps: list[Step], ops: dict[int, list[Op]], nodes: list[dict[str, float]], strict: bool = True
 ) -> list[list[Step]]:
-    """Consecutive steps that stream together; a global stage is a segment of its own."""
+    """Consecutive steps that stream together; a global stage is a segment of its own. A
+    step whose own workers cannot be up at once is an error, unless not `strict` (nodes of
+    an autoscaling cluster may still come): then it is a segment of its own."""
     out: list[list[Step]] = []
     current: list[Step] = []
     for i, step in enumerate(steps):
@@ -147,6 +154,10 @@ def segments(
             current = []
             continue
         if not fits_together(ops[i], nodes):
+            if not strict:
+                out += [current, [step]] if current else [[step]]
+                current = []
+                continue
             parts = " + ".join(f"{o.name} ({o.request()})" for o in ops[i])
             raise ConfigError(
                 f"stage {step.stage.name}: its workers must run at once ({parts}) but the "

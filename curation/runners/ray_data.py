@@ -41,6 +41,7 @@ class RayRunner:
     progress: bool = True
     fit_check: bool = True
     _ops: dict[int, list[Op]] = field(default_factory=dict, init=False, repr=False)
+    _plan: list[list[Step]] = field(default_factory=list, init=False, repr=False)
 
     def _init(self) -> None:
         import ray
@@ -66,6 +67,7 @@ class RayRunner:
         self._ops = {id(step): ops_of(step, cluster_gpus) for step in steps}
         if self.fit_check:
             check_fit([o for ops in self._ops.values() for o in ops], self._nodes())
+        self._plan = self.plan(steps)  # a step that can never stream fails here, not later
         for ops in self._ops.values():
             for op in ops:
                 log.info("%s: %s (up to %d)", op.name, op.request(), op.concurrency)
@@ -73,12 +75,12 @@ class RayRunner:
     def plan(self, steps: list[Step]) -> list[list[Step]]:
         """The segments the steps run in (prepare() first)."""
         ops = {i: self._ops[id(s)] for i, s in enumerate(steps)}
-        return segments(steps, ops, self._nodes())
+        return segments(steps, ops, self._nodes(), strict=self.fit_check)
 
     def run(self, steps: list[Step], run: RunDir, units: list[Unit], totals: Totals) -> None:
-        if not self._ops:
+        if [id(s) for seg in self._plan for s in seg] != [id(s) for s in steps]:
             self.prepare(steps)
-        for segment in self.plan(steps):
+        for segment in self._plan:
             if segment[0].stage.is_global:
                 self._run_global(segment[0], run, units, totals)
             else:

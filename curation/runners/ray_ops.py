@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curation.global_task import run_global
 from curation.rundir import RunDir
 from curation.runners.placement import Op
 from curation.shard_task import (
@@ -25,7 +26,6 @@ from curation.shard_task import (
     finish_unit,
     next_units,
     prepare_unit,
-    run_global,
     run_unit,
 )
 from curation.units import Unit
@@ -72,7 +72,6 @@ def task_fn(op: Op, run: RunDir):
 
     def task(batch: pa.Table) -> Iterator[dict[str, list[Any]]]:
         worker = Worker.from_ray()
-        op.step.stage.setup(worker)
         yield from _emit(_run_rows(op, run, worker, batch), with_flight=False)
 
     def prepare(batch: pa.Table) -> Iterator[dict[str, list[Any]]]:
@@ -88,16 +87,15 @@ def task_fn(op: Op, run: RunDir):
 
 
 class StageActor:
-    """A worker that holds a stage's models for the whole stage (`setup()` once)."""
+    """A worker that holds a stage's models for the whole stage: loaded once, on the first
+    shard that has work (a resume past a finished stage loads nothing)."""
 
     def __init__(self, op: Op, run: RunDir):
         self.op, self.run = op, run
         self.worker = Worker.from_ray()
         stage = op.step.stage
         if isinstance(stage, ModelStage):
-            stage.setup(self.worker, calls=list(op.calls))
-        else:
-            stage.setup(self.worker)
+            stage.setup(self.worker, calls=[])  # models load when first asked
 
     def __call__(self, batch: pa.Table) -> Iterator[dict[str, list[Any]]]:
         if self.op.part == "run":

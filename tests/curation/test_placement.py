@@ -47,6 +47,20 @@ def test_fewer_gpus_than_an_engine_needs_is_named(tmp_path):
         ops_of(steps["brief_caption"], cluster_gpus=16)
 
 
+def test_a_cuda_device_is_reserved_and_checked(tmp_path):
+    local = "configs/curate/local.yaml"
+    steps = {
+        s.stage.name: s for s in steps_of(tmp_path, local, "brief_caption.backend.device=cuda:1")
+    }
+    assert ops_of(steps["brief_caption"], cluster_gpus=0)[1].gpus == 2.0  # cuda:1 needs two
+    steps = {s.stage.name: s for s in steps_of(tmp_path, local, "brief_caption.backend.device=cuda:1",
+                                                "brief_caption.resources.gpus=1")}  # fmt: skip
+    with pytest.raises(ConfigError, match="brief_caption.resources.gpus is 1 but"):
+        ops_of(steps["brief_caption"], cluster_gpus=4)
+    steps = {s.stage.name: s for s in steps_of(tmp_path, None, "dedup.device=cuda")}
+    assert ops_of(steps["dedup"], cluster_gpus=1)[0].gpus == 1.0  # an embedder on a GPU
+
+
 def test_a_request_larger_than_every_node_fails(tmp_path):
     steps = {s.stage.name: s for s in steps_of(tmp_path, CLUSTER)}
     ops = ops_of(steps["brief_caption"], cluster_gpus=8)
