@@ -2,9 +2,9 @@
 
 Synthetic data, built to look like caption embeddings (384-d, unit length, as MiniLM gives):
 vectors gather around `--topics` topic directions (captions of similar scenes are similar, so
-real embeddings cluster) and 5% of them are planted near-duplicates of another vector (cosine
-0.95-0.999, the way paraphrased captions of one clip score). Pairs between two plants of the
-same original land around the threshold, so the set has hard cases too. `--topics 0` gives
+real embeddings cluster) and 5% of them are planted duplicates of another vector at a cosine
+spread over 0.52-0.97, the range of real paraphrases of one caption (bench/dedup_quality.py),
+so duplicates fall on both sides of the default threshold and near it. `--topics 0` gives
 structureless Gaussian vectors, the worst case for partitioning.
 
 Measured in one run:
@@ -31,23 +31,28 @@ THRESHOLD = DedupConfig().threshold
 
 
 def synthesize(n: int, dim: int, topics: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings, and the (original, plant) row pairs that were planted."""
+    """Embeddings, and the (original, plant) row pairs that were planted.
+
+    Vectors gather around topic directions with a within-topic cosine of about 0.25 (what
+    different captions of one kind of scene score: bench/dedup_quality.py measures 0.05 for
+    the median pair of different scenes and 0.30 at the 95th percentile); 5% are plants at a
+    cosine drawn uniformly from 0.52-0.97 to their original, the range of real paraphrases of
+    one caption, so the set has duplicates on both sides of the threshold and hard cases."""
     rng = np.random.default_rng(seed)
+    emb = rng.standard_normal((n, dim), dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     if topics:
         centers = rng.standard_normal((topics, dim), dtype=np.float32)
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
-        emb = centers[rng.integers(0, topics, n)]
-        emb += rng.standard_normal((n, dim), dtype=np.float32) * np.float32(0.9 / np.sqrt(dim))
-    else:
-        emb = rng.standard_normal((n, dim), dtype=np.float32)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        emb += centers[rng.integers(0, topics, n)] * np.float32(0.58)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     planted = n // 20
     source = rng.integers(0, n - planted, size=planted)
+    cosine = rng.uniform(0.52, 0.97, size=(planted, 1)).astype(np.float32)
     noise = rng.standard_normal((planted, dim), dtype=np.float32)
+    noise -= np.sum(noise * emb[source], axis=1, keepdims=True) * emb[source]  # orthogonal
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    scale = rng.uniform(0.3, 1.0, size=(planted, 1)).astype(np.float32)
-    emb[n - planted :] = emb[source] * np.float32(0.96) + noise * np.float32(0.28) * scale
-    emb[n - planted :] /= np.linalg.norm(emb[n - planted :], axis=1, keepdims=True)
+    emb[n - planted :] = emb[source] * cosine + noise * np.sqrt(1 - cosine**2)
     order = rng.permutation(n)
     new_row = np.empty(n, np.int64)
     new_row[order] = np.arange(n)

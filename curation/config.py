@@ -109,6 +109,11 @@ class ScenesConfig(Section):
     keyframe_thumb_width: int = Field(64, ge=8)
     min_duration_s: float = Field(1.0, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
+    max_lost_share: float = Field(
+        0.02, ge=0, le=1,
+        description="a source that logs decode errors and decodes fewer frames than this "
+        "share below its probed count is rejected as corrupt_stream",
+    )  # fmt: skip
     timeout_s: float = Field(3600.0, gt=0)
     threads: int = Field(2, ge=1, description="sources decoded at once per worker")
     resources: Resources = Resources(cpus=1, concurrency=4)
@@ -137,7 +142,12 @@ class CutConfig(Section):
     audio_codec: str = "aac"
     audio_bitrate: str = "128k"
     container: Literal["mp4", "mkv"] = "mp4"
-    encoder_threads: int = Field(0, ge=0, description="0: ffmpeg decides")
+    # x264 with more than one thread wrote different bytes for the same clip from run to run
+    # when one ffmpeg process cut several seek groups (tests/stages/test_cut.py); one thread
+    # per clip is reproducible, and the clips of a source are encoded in parallel anyway.
+    encoder_threads: int = Field(
+        1, ge=0, description="encoder threads per clip; 1 is reproducible, 0: ffmpeg decides"
+    )
     seek_gap_s: float = Field(10.0, ge=0, description="clips further apart get their own seek")
     max_seeks: int = Field(8, ge=1, description="at most this many seek positions per source")
     timeout_s: float = Field(3600.0, gt=0)
@@ -152,7 +162,7 @@ class DedupConfig(Section):
     )
     embed_batch_size: int = Field(256, ge=1)
     device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
-    threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity of near-duplicates")
+    threshold: float = Field(0.68, gt=0, le=1, description="cosine similarity of near-duplicates")
     exact_max: int = Field(
         20_000, ge=1, description="up to this many clips: exact all-pairs search"
     )

@@ -188,6 +188,14 @@ class InstructionsConfig(Section):
     """Per-branch instructions (`make instructions`): templates plus LLM-written questions,
     a stage per branch run by the same runners as the pipeline (resumable, any backend)."""
 
+    # The boxes are evidence: fields that mention a face are not enough for face pairs when
+    # the detectors found none (clips without a boxes row are not checked).
+    face_min_share: float = Field(
+        0.25, ge=0, le=1, description="face pairs: share of sampled frames with a detected face"
+    )
+    body_min_share: float = Field(
+        0.25, ge=0, le=1, description="body pairs: share of sampled frames with a detected person"
+    )
     llm_questions: int = Field(
         1, ge=0, le=8, description="open questions an LLM writes per clip and branch (0: none)"
     )

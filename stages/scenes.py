@@ -5,7 +5,9 @@ process; this process runs PySceneDetect's detector and the keyframe tracker on 
 it arrives. Nothing else decodes the source before the cut stage. Scenes longer than
 `max_duration_s` are split into equal windows; scenes shorter than `min_duration_s` are
 rejected (`too_short`). A source that yields no frame becomes one rejected row
-(`decode_failed`), so no source disappears.
+(`decode_failed`), so no source disappears. Decode errors are counted into `decode_note`
+with the frames decoded against the probed count; a source that logs errors and loses more
+than `max_lost_share` of its frames is one rejected row (`corrupt_stream`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ DETECTORS = {
 }
 
 CARRIED = schemas.SOURCE_COLUMNS_ON_CLIPS
+
+
+def decode_note(stream: FrameStream, expected: int | None) -> str | None:
+    """What went wrong decoding a source, for its rows (None when nothing did)."""
+    parts = [stream.error] if stream.error else []
+    if stream.messages:
+        of = f" of {expected}" if expected else ""
+        parts.append(
+            f"{stream.messages} decode error(s), {stream.frames}{of} frames decoded "
+            f"(last: {stream.last_message})"
+        )
+    return "; ".join(parts) or None
 
 
 def split_windows(start: int, end: int, fps: float, max_duration_s: float) -> list[tuple[int, int]]:
@@ -108,18 +122,29 @@ class ScenesStage(Stage):
         carried = {k: source[k] for k in CARRIED}
         cuts, tracker, stream = self.analyse(source)
         n = stream.frames
-        note = stream.error
-        if n == 0:
-            return [
-                {
-                    **carried,
-                    "clip_id": clip_id(source["source_id"], 0, 0),
-                    "source_frames_decoded": 0,
-                    "decode_note": note,
-                    **rejected("decode_failed", f"no frame could be decoded: {note or 'no error'}"),
-                }
-            ]
         fps = float(source["fps"])
+        expected = source.get("frame_count") or (
+            round(source["duration_s"] * fps) if source.get("duration_s") else None
+        )
+        note = decode_note(stream, expected)
+
+        def whole_source(verdict: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{**carried, "clip_id": clip_id(source["source_id"], 0, 0),
+                     "source_frames_decoded": n, "decode_note": note, **verdict}]  # fmt: skip
+
+        if n == 0:
+            return whole_source(
+                rejected("decode_failed", f"no frame could be decoded: {note or 'no error'}")
+            )
+        # Bit errors: ffmpeg logs them and drops what it cannot decode; clips cut from what is
+        # left would neither match the source's times nor its content.
+        if stream.messages and expected and n < expected * (1 - self.cfg.max_lost_share):
+            lost = 1 - n / expected
+            return whole_source(rejected(
+                "corrupt_stream",
+                f"{lost:.0%} of {expected} frames lost to decode errors "
+                f"(> max_lost_share {self.cfg.max_lost_share}): {note}",
+            ))  # fmt: skip
         rows = []
         bounds = [0, *cuts, n]
         for scene_index, (s, e) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):

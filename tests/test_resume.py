@@ -64,11 +64,28 @@ def kill_when(cmd, ready, timeout=120):
     return killed
 
 
+def digests(run_dir):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (run_dir / "media" / "clips").rglob("*.mp4")}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def reference(corpus, tmp_path_factory):
+def reference_run(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     subprocess.run(command(corpus, root, "ref"), env=env(), check=True, capture_output=True)
-    return manifests(root / "ref")
+    return root / "ref"
+
+
+@pytest.fixture(scope="module")
+def reference(reference_run):
+    return manifests(reference_run)
+
+
+@pytest.fixture(scope="module")
+def reference_digests(reference_run):
+    return digests(reference_run)
 
 
 def _has(run, pattern, at_least=1):
@@ -85,7 +102,9 @@ KILL_POINTS = {
 
 
 @pytest.mark.parametrize("point", list(KILL_POINTS))
-def test_killed_run_resumes_to_identical_manifests(corpus, reference, tmp_path, point):
+def test_killed_run_resumes_to_identical_manifests(
+    corpus, reference, reference_digests, tmp_path, point
+):
     run = tmp_path / "r"
     assert kill_when(command(corpus, tmp_path, "r"), KILL_POINTS[point](run)), (
         "run ended before the kill point"
@@ -98,3 +117,4 @@ def test_killed_run_resumes_to_identical_manifests(corpus, reference, tmp_path, 
     clip_files = sorted(p.name for p in (run / "media" / "clips").rglob("*.mp4"))
     kept = sorted(r["clip_path"].rsplit("/", 1)[-1] for r in reference["clips"] if r["kept"])
     assert clip_files == kept
+    assert digests(run) == reference_digests  # the same bytes, however the run was cut short

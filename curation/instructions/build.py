@@ -69,6 +69,12 @@ def branch_stats(branch: str, t: StageTotals) -> dict[str, Any]:
         "closed_answer_letters": dict(sorted(t.extra.get("closed_answer_letters", {}).items())),
         "llm_failed_clips": int(t.extra.get("llm_failed_clips", 0)),
         "llm_ungrounded_pairs": int(t.extra.get("llm_ungrounded_pairs", 0)),
+        # Clips the fields made eligible that the boxes ruled out (no face / no person seen).
+        "removed_by_boxes": {
+            k.removeprefix("removed_"): int(v)
+            for k, v in sorted(t.extra.items())
+            if k.startswith("removed_")
+        },
         "shards": t.shards,
         "paper": PAPER[branch],
     }
@@ -142,6 +148,8 @@ def format_stats(result: dict[str, Any]) -> str:
         lines.append(
             f"{'':<12} kinds {s['kinds']}  closed-set letters {s['closed_answer_letters']}"
         )
+        if s["removed_by_boxes"]:
+            lines.append(f"{'':<12} removed by the boxes: {s['removed_by_boxes']}")
     e = result["exports"]
     lines.append(f"exports: {e['samples']} mixed={e['mixed']} (virtual clips left out: "
                  f"{e['virtual_clips_left_out']})")  # fmt: skip

@@ -50,7 +50,10 @@ class InstructionsStage(ModelStage):
     output_folder: ClassVar[str] = "instructions"
     schema: ClassVar[pa.Schema] = PAIRS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "fields")
-    also_reads: ClassVar[tuple[str, ...]] = ("consensus", "clip_path", "has_audio")
+    also_reads: ClassVar[tuple[str, ...]] = (
+        "consensus", "clip_path", "has_audio", "frames_sampled", "frames_with_face",
+        "frames_with_person",
+    )  # fmt: skip
 
     branch: str
     cfg: InstructionsConfig
@@ -78,9 +81,22 @@ class InstructionsStage(ModelStage):
             return "invalid_questions", str(exc)[:200]
         return None
 
+    def evidence(self, clip: dict[str, Any]) -> str | None:
+        """Why the boxes rule this clip out of the branch (None: they do not, or no boxes)."""
+        sampled = clip.get("frames_sampled")
+        rules = {"face": ("frames_with_face", self.cfg.face_min_share, "no_detected_face"),
+                 "body": ("frames_with_person", self.cfg.body_min_share, "no_detected_person")}  # fmt: skip
+        if self.branch not in rules or not sampled:
+            return None
+        column, share, reason = rules[self.branch]
+        return reason if (clip.get(column) or 0) < share * sampled else None
+
+    def chosen(self, clip: dict[str, Any]) -> bool:
+        return eligible(self.branch, clip["fields"]) and self.evidence(clip) is None
+
     def prompt_for(self, clip: dict[str, Any], images: list[bytes]) -> Prompt:
         given = clip["fields"]
-        if not eligible(self.branch, given) or not facts(self.branch, given):
+        if not self.chosen(clip) or not facts(self.branch, given):
             raise RuntimeError("no facts to ask about")  # no prompt: the LLM is not asked
         cfg = self.cfg
         text = cfg.prompt.format(n=cfg.llm_questions, about=ABOUT[self.branch],
@@ -134,10 +150,13 @@ class InstructionsStage(ModelStage):
         answers = (
             dict(zip((c["clip_id"] for c in clips), outcomes[0], strict=True)) if outcomes else {}
         )
-        chosen = sorted((c for c in clips if eligible(self.branch, c["fields"])),
-                        key=lambda c: c["clip_id"])  # fmt: skip
+        chosen = sorted((c for c in clips if self.chosen(c)), key=lambda c: c["clip_id"])
         start = stable(chosen[0]["clip_id"]) if chosen else 0
         counts: Counter[str] = Counter()
+        for clip in clips:  # what the boxes rule removed (fields alone would have chosen it)
+            reason = self.evidence(clip)
+            if reason and eligible(self.branch, clip["fields"]):
+                counts[f"removed_{reason}"] += 1
         kinds: Counter[str] = Counter()
         letters: Counter[str] = Counter()
         rows = []
@@ -156,5 +175,6 @@ class InstructionsStage(ModelStage):
         extra = {"eligible_clips": len(chosen), "kinds": dict(kinds),
                  "closed_answer_letters": dict(letters),
                  "llm_failed_clips": counts["llm_failed_clips"],
-                 "llm_ungrounded_pairs": counts["llm_ungrounded_pairs"]}  # fmt: skip
+                 "llm_ungrounded_pairs": counts["llm_ungrounded_pairs"],
+                 **{k: v for k, v in counts.items() if k.startswith("removed_")}}  # fmt: skip
         return with_extra(pa.Table.from_pylist(rows, schema=PAIRS), extra)

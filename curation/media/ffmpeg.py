@@ -180,7 +180,9 @@ class FrameStream:
     end_s: float | None = None
     frames: int = 0
     returncode: int | None = None
-    error: str | None = None
+    error: str | None = None  # why decoding ended early (ffmpeg failed or timed out)
+    messages: int = 0  # lines ffmpeg logged at error level (decode errors in a stream it read)
+    last_message: str | None = None
     _stderr: list[bytes] = field(default_factory=list)
 
     def _command(self) -> list[str]:
@@ -235,6 +237,10 @@ class FrameStream:
             proc.stdout.close()
             self.returncode = proc.wait()
             drain.join()
+            lines = [ln for ln in b"".join(self._stderr).decode("utf-8", "replace").splitlines()
+                     if ln.strip()]  # fmt: skip
+            self.messages = len(lines)
+            self.last_message = lines[-1].strip()[:300] if lines else None
             if timed_out.is_set():
                 self.error = f"decoding timed out after {self.timeout_s:.0f} s"
             elif self.returncode != 0:

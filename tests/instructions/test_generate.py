@@ -165,3 +165,27 @@ def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
     assert [r["answer"] for r in llm] == ["A grey sweater."]  # the guitar is invented
     assert extra["llm_ungrounded_pairs"] == 1 and llm[0]["source"] == "scripted"
     assert extra["eligible_clips"] == 2 and extra["kinds"]["open"] == 4
+
+
+def test_branch_pairs_need_the_boxes_to_show_a_face_or_a_person():
+    from curation.config_models import InstructionsConfig
+    from curation.instructions.stage import InstructionsStage
+
+    given = fields(face__expression="a broad smile", body__action="waving")
+
+    def clip(cid, faces, persons, sampled=8):
+        return {"clip_id": cid, "fields": given, "consensus": None, "clip_path": "v.mp4",
+                "has_audio": False, "frames_sampled": sampled, "frames_with_face": faces,
+                "frames_with_person": persons}  # fmt: skip
+
+    clips = [clip("seen", 4, 6), clip("no_face", 0, 8), clip("no_person", 8, 1),
+             clip("no_boxes", None, None, sampled=None)]  # fmt: skip
+    cfg = InstructionsConfig(llm_questions=0)
+    for branch, expected, removed in (
+        ("face", {"seen", "no_person", "no_boxes"}, {"removed_no_detected_face": 1}),
+        ("body", {"seen", "no_face", "no_boxes"}, {"removed_no_detected_person": 1}),
+    ):
+        table, extra = pop_extra(InstructionsStage(branch=branch, cfg=cfg).process(
+            pa.Table.from_pylist(clips)))  # fmt: skip
+        assert set(table["clip_id"].to_pylist()) == expected
+        assert {k: v for k, v in extra.items() if k.startswith("removed_")} == removed

@@ -87,3 +87,40 @@ def test_undecodable_source_becomes_one_rejected_row(tmp_path):
     table = ScenesStage(cfg=ScenesConfig()).process(pa.Table.from_pylist([source]))
     (row,) = table.to_pylist()
     assert not row["kept"] and row["reject_reason"] == "decode_failed" and row["decode_note"]
+
+
+def bit_flipped(src, dest, flips, seed, start=0.25):
+    """A copy of `src` with `flips` random bytes changed after the first `start` of the file
+    (the header stays readable: the file probes fine, its stream does not decode)."""
+    import random
+
+    data = bytearray(src.read_bytes())
+    rng = random.Random(seed)
+    for _ in range(flips):
+        data[rng.randrange(int(len(data) * start), len(data) - 10)] ^= rng.randrange(1, 256)
+    dest.write_bytes(bytes(data))
+    return dest
+
+
+@pytest.mark.parametrize("name", ["intel_asl_book.mkv", "psd_testvideo.mp4"])
+def test_a_stream_that_loses_frames_to_bit_errors_is_rejected_as_corrupt(videos, tmp_path, name):
+    broken = bit_flipped(videos / name, tmp_path / name, flips=400, seed=1)
+    source = probed(broken)
+    assert source["kept"]  # ffprobe reads the header: nothing looks wrong before decoding
+    (row,) = ScenesStage(cfg=ScenesConfig()).process(pa.Table.from_pylist([source])).to_pylist()
+    assert row["reject_reason"] == "corrupt_stream" and "frames lost" in row["reject_detail"]
+    assert "decode error" in row["decode_note"] and row["source_frames_decoded"] > 0
+
+
+def test_concealed_errors_are_noted_and_the_clips_kept(videos, tmp_path):
+    # A few flipped bits: the decoder conceals them and every frame still comes out.
+    broken = bit_flipped(videos / "intel_asl_book.mkv", tmp_path / "light.mkv", flips=60,
+                         seed=0, start=1 / 3)  # fmt: skip
+    rows = ScenesStage(cfg=ScenesConfig()).process(pa.Table.from_pylist([probed(broken)]))
+    rows = rows.to_pylist()
+    assert all(r["kept"] for r in rows) and rows[0]["source_frames_decoded"] == 109
+    assert "decode error" in rows[0]["decode_note"]
+    clean = ScenesStage(cfg=ScenesConfig()).process(
+        pa.Table.from_pylist([probed(videos / "intel_asl_book.mkv")])
+    )
+    assert clean.to_pylist()[0]["decode_note"] is None
