@@ -1,11 +1,15 @@
 """Benchmark: frames per second of every face/person detector backend on CPU, side by side.
 
-Every backend sees the same frames: the four stills of tests/assets/stills and frames sampled
-from three test videos (a signer at 640x480, a face in a car at 176x144, two men at 640x360),
-each at most 640 px on its longer side, as the boxes stage samples them. Each backend is
-warmed up on one frame, then timed over all frames `--repeat` times (median). Beside the
-speed, what it found on the stills with known contents (faces: 1, 2, 1 on the Obama, two-
-people and astronaut photos; persons: the COCO skier, IoU with its annotated box).
+Speed: every backend sees the same frames, the four stills of tests/assets/stills and frames
+sampled from three test videos (a signer at 640x480, a face in a car at 176x144, two men at
+640x360), each at most 640 px on its longer side; each backend is warmed up on one frame, then
+timed over all frames `--repeat` times (median). Beside the speed, what it found on the stills
+with known contents (faces: 1, 2, 1 on the Obama, two-people and astronaut photos; persons:
+the COCO skier, IoU with its annotated box).
+
+Quality: precision and recall of every face backend at IoU 0.5 on labelled frames at their
+full size (bench/labelled_frames.py: the three photos and a 1920x1080 crowd of 30 faces of
+20-90 px), with and without tiles (curation/detect/tiling.py), and the time per frame.
 
 Backends that need weights nothing here can download:
 - ultralytics: YOLO11n built from its architecture file with random weights. The network and
@@ -29,6 +33,11 @@ import numpy as np
 from curation.detect import DetectorConfig, make_detector
 from curation.media.ffmpeg import parse_probe, run_ffprobe
 from curation.media.frames import sample_frames
+
+try:
+    from labelled_frames import labelled_faces, matches
+except ImportError:  # run as a module (python -m bench.boxes)
+    from bench.labelled_frames import labelled_faces, matches
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "tests" / "assets"
@@ -64,7 +73,7 @@ def iou(a, b) -> float:
 
 
 def quality(detector, kind: str) -> str:
-    if kind in ("dlib_hog", "opencv_haar", "insightface"):
+    if kind in ("mediapipe", "dlib_hog", "opencv_haar", "insightface"):
         counts = [len(detector.detect(still(n))) for n in FACES]
         return f"faces {counts} (expected {list(FACES.values())})"
     truth = json.loads((ASSETS / "ground_truth.json").read_text())
@@ -81,6 +90,7 @@ def configs(args: argparse.Namespace, tmp: Path) -> dict[str, DetectorConfig]:
     weights = tmp / "yolo11n-random.pt"
     YOLO("yolo11n.yaml").save(str(weights))
     out = {
+        "mediapipe": DetectorConfig(kind="mediapipe"),
         "opencv_haar": DetectorConfig(kind="opencv_haar"),
         "dlib_hog": DetectorConfig(kind="dlib_hog"),
         "opencv_hog": DetectorConfig(kind="opencv_hog"),
@@ -121,7 +131,43 @@ def main() -> None:
             print(f"{name:<12} {fps[name]:>8.1f} {1000 / fps[name]:>9.1f}  {found}")
     if "insightface" not in fps:
         print("insightface  not timed: pass --insightface-model path/to/det_10g.onnx")
-    print("RESULT bench=boxes " + " ".join(f"{k}_fps={v:.1f}" for k, v in fps.items()))
+    quality_rows = face_quality(args)
+    print(
+        "RESULT bench=boxes "
+        + " ".join(f"{k}_fps={v:.1f}" for k, v in fps.items())
+        + " "
+        + " ".join(f"{k}_precision={p:.3f} {k}_recall={r:.3f}" for k, p, r in quality_rows)
+    )
+
+
+def face_quality(args: argparse.Namespace) -> list[tuple[str, float, float]]:
+    """Precision and recall at IoU 0.5 per face backend (and tiling) on the labelled frames."""
+    frames = labelled_faces()
+    kinds = {"mediapipe": {}, "mediapipe_tiled": {"tile": 360}, "dlib_hog": {},
+             "dlib_hog_tiled": {"tile": 360}, "opencv_haar": {}}  # fmt: skip
+    if args.insightface_model:
+        kinds["insightface"] = {"model": args.insightface_model, "device": "cpu"}
+    print(f"\nfaces on {len(frames)} labelled frames at full size (IoU >= 0.5): "
+          + ", ".join(f"{name} ({len(boxes)})" for name, _, boxes in frames))  # fmt: skip
+    print(f"{'backend':<16} {'precision':>9} {'recall':>7} {'ms/frame':>9}  per frame: found/true")
+    rows = []
+    for name, settings in kinds.items():
+        detector = make_detector(DetectorConfig(kind=name.removesuffix("_tiled"), **settings))
+        detector.setup()
+        hits = found = true = 0
+        per_frame = []
+        start = time.perf_counter()
+        for _, frame, truth in frames:
+            boxes = [(d.x1, d.y1, d.x2, d.y2) for d in
+                     sorted(detector.detect(frame), key=lambda d: -d.score)]  # fmt: skip
+            k = matches(boxes, truth)
+            hits, found, true = hits + k, found + len(boxes), true + len(truth)
+            per_frame.append(f"{k}/{len(truth)}")
+        ms = 1000 * (time.perf_counter() - start) / len(frames)
+        precision, recall = hits / max(1, found), hits / true
+        rows.append((name, precision, recall))
+        print(f"{name:<16} {precision:>9.3f} {recall:>7.3f} {ms:>9.1f}  {' '.join(per_frame)}")
+    return rows
 
 
 if __name__ == "__main__":

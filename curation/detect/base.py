@@ -15,9 +15,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 DetectorKind = Literal[
-    "opencv_haar", "dlib_hog", "insightface", "ultralytics", "ssdlite", "opencv_hog"
+    "mediapipe", "opencv_haar", "dlib_hog", "insightface", "ultralytics", "ssdlite", "opencv_hog"
 ]
-FACE_KINDS = ("opencv_haar", "dlib_hog", "insightface")
+FACE_KINDS = ("mediapipe", "opencv_haar", "dlib_hog", "insightface")
 PERSON_KINDS = ("ultralytics", "ssdlite", "opencv_hog")
 
 
@@ -33,6 +33,9 @@ class DetectorConfig(BaseModel):
     score_threshold: float | None = Field(None, description="None: the backend's default")
     device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
     input_size: int = Field(640, ge=32, description="network input side (CNN backends)")
+    tile: int | None = Field(
+        None, ge=64, description="also detect on overlapping tiles of this side (small faces)"
+    )
 
 
 class DetectorUnavailable(RuntimeError):

@@ -101,3 +101,39 @@ def test_ultralytics_offline_without_weights_fails_fast():
 def test_opencv_hog_person_boxes_are_well_formed():
     for x1, y1, x2, y2, score in boxes("opencv_hog", "coco_000000000785.jpg", score_threshold=-1):
         assert 0 <= x1 < x2 <= 640 and 0 <= y1 < y2 <= 425 and np.isfinite(score)
+
+
+def test_blazeface_on_tiles_finds_the_small_faces_of_a_crowd():
+    from bench.labelled_frames import crowd, matches
+
+    obama = TRUTH["stills/face_recognition_obama.jpg"]["hog_box_xyxy"]
+    found = boxes("mediapipe", "face_recognition_obama.jpg")
+    assert len(found) == 1 and iou(found[0], obama) >= 0.5
+    assert len(boxes("mediapipe", "face_recognition_two_people.jpg")) == 2
+    frame, truth = crowd()  # 30 faces of 20-90 px in 1920x1080
+
+    def recall(**settings) -> float:
+        detector = make_detector(DetectorConfig(kind="mediapipe", **settings))
+        found = sorted(detector.detect(frame), key=lambda d: -d.score)
+        hits = matches([(d.x1, d.y1, d.x2, d.y2) for d in found], truth)
+        assert hits == len(found)  # nothing that is not a face
+        return hits / len(truth)
+
+    assert recall() < 0.3  # the whole frame at BlazeFace's 192 px: the faces vanish
+    assert recall(tile=360) >= 0.9
+
+
+def test_tiles_cover_the_frame_and_a_face_found_twice_counts_once():
+    from curation.detect.base import Detection
+    from curation.detect.tiling import merge, tiles
+
+    grid = tiles(1920, 1080, 360)
+    covered = np.zeros((1080, 1920), bool)
+    for x1, y1, x2, y2 in grid:
+        assert x2 - x1 <= 360 and y2 - y1 <= 360
+        covered[y1:y2, x1:x2] = True
+    assert covered.all() and tiles(300, 200, 360) == []
+    a = Detection("face", 100, 100, 140, 150, 0.9)
+    cut = Detection("face", 100, 100, 138, 130, 0.7)  # the same face cut by a tile's edge
+    other = Detection("face", 400, 100, 440, 150, 0.8)
+    assert merge([cut, a, other]) == [a, other]

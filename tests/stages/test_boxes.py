@@ -51,7 +51,7 @@ def test_human_filter_drops_nature_footage_and_keeps_the_signer(videos):
     )
     assert signer["kept"] and signer["frames_with_human"] == 6 and signer["frames_with_face"] >= 5
     assert signer["frames_with_person"] >= 3  # a close-up: SSDLite misses some frames
-    assert signer["box_detectors"] == "face=dlib_hog person=ssdlite"
+    assert signer["box_detectors"] == "face=mediapipe person=ssdlite"  # the defaults
     assert not nature["kept"] and nature["reject_reason"] == "no_human"
     assert "of 6 sampled frames" in nature["reject_detail"]
     # With the filter off the same clip passes, its (empty) boxes recorded.
