@@ -168,7 +168,7 @@ class DedupConfig(Section):
     )
     partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
     boundary_margin: float = Field(0.12, ge=0, le=2)
-    probes: int = Field(8, ge=1, description="nearest partitions a boundary vector joins")
+    probes: int = Field(16, ge=1, description="nearest partitions a boundary vector joins")
     resources: TaskResources = TaskResources(cpus=1, gpus="auto")  # dedup is one task
 
 

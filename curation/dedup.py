@@ -88,7 +88,7 @@ def partitioned_pairs(
     *,
     partition_size: int = 2000,
     boundary_margin: float = 0.12,
-    probes: int = 8,
+    probes: int = 16,
     train_sample: int = 100_000,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,7 +170,7 @@ def deduplicate(
     exact_max: int = 20_000,
     partition_size: int = 2000,
     boundary_margin: float = 0.12,
-    probes: int = 8,
+    probes: int = 16,
     seed: int = 0,
 ) -> DedupResult:
     """De-duplicate unit-normalised embeddings (float32, one row per clip)."""
