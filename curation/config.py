@@ -144,10 +144,11 @@ class CutConfig(Section):
     container: Literal["mp4", "mkv"] = "mp4"
     # x264 with more than one thread wrote different bytes for the same clip from run to run
     # when one ffmpeg process cut several seek groups (tests/stages/test_cut.py); one thread
-    # per clip is reproducible, and the clips of a source are encoded in parallel anyway.
+    # per clip is reproducible, and `threads` ffmpeg processes run side by side instead.
     encoder_threads: int = Field(
         1, ge=0, description="encoder threads per clip; 1 is reproducible, 0: ffmpeg decides"
     )
+    threads: int = Field(2, ge=1, description="ffmpeg processes at once per worker")
     seek_gap_s: float = Field(10.0, ge=0, description="clips further apart get their own seek")
     max_seeks: int = Field(8, ge=1, description="at most this many seek positions per source")
     timeout_s: float = Field(3600.0, gt=0)

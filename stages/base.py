@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
 from curation import schemas
 from curation.config_base import Resources, Section
 from curation.worker import GpuNeed, Worker
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(kw_only=True)
@@ -95,9 +98,7 @@ class Stage:
         raise NotImplementedError
 
     # --- helpers for implementations ----------------------------------------------------------
-    def map_rows(
-        self, fn: Callable[[dict[str, Any]], Any], rows: list[dict[str, Any]], threads: int
-    ) -> list[Any]:
+    def map_rows(self, fn: Callable[[T], R], rows: Sequence[T], threads: int) -> list[R]:
         """fn over rows, in order, `threads` at a time: for work that waits on a subprocess."""
         if threads <= 1 or len(rows) <= 1:
             return [fn(r) for r in rows]

@@ -1,9 +1,12 @@
-"""cut: materialise the kept clips, frame-accurate, audio kept, one ffmpeg process per source.
+"""cut: materialise the kept clips, frame-accurate, audio kept, each source decoded once.
 
-One ffmpeg run per source feeds every clip's encoder through `split` + `trim`, so the cost
-is at most one decode of the source, not one per clip as with PySceneDetect's `split-video`;
-groups of clips far apart are read from their own seek position (see `seek_groups`), so the
-stretches between kept clips are not decoded at all. Clips are written under a temporary
+An ffmpeg run feeds several clips' encoders through `split` + `trim`, so the cost is at most
+one decode of the source, not one per clip as with PySceneDetect's `split-video`; groups of
+clips far apart are read from their own seek position (see `seek_groups`), so the stretches
+between kept clips are not decoded at all. A clip's encoder runs on one thread (the only
+setting that gives the same bytes every run), so a worker runs `threads` ffmpeg processes at
+once: the seek groups of its sources side by side, big groups split in two at a clip boundary
+while one would keep the others waiting (see `jobs`). Clips are written under a temporary
 name and renamed once ffmpeg succeeded. In `virtual` mode nothing is written: later stages
 decode `path` between `start_s` and `end_s` themselves.
 """
@@ -26,8 +29,22 @@ import pyarrow as pa
 from curation import schemas
 from curation.config import CutConfig
 from curation.media.ffmpeg import binary, media_input, stderr_summary
-from curation.storage import Storage, local_copy
+from curation.storage import Storage, is_object_store, local_copy
 from stages.base import Stage, kept, rejected
+
+
+def _cost(clips: list[dict[str, Any]]) -> float:
+    """Pixels to encode."""
+    return float(sum((c["end_frame"] - c["start_frame"]) * c["display_width"]
+                     * c["display_height"] for c in clips))  # fmt: skip
+
+
+def _makespan(jobs: list[list[dict[str, Any]]], threads: int) -> float:
+    """When the last of `jobs` ends, run `threads` at a time, costliest first."""
+    loads = [0.0] * threads
+    for cost in sorted(map(_cost, jobs), reverse=True):
+        loads[loads.index(min(loads))] += cost
+    return max(loads)
 
 
 @dataclass(kw_only=True)
@@ -55,10 +72,39 @@ class CutStage(Stage):
         by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             by_source[r["source_id"]].append(r)
-        out = []
-        for clips in by_source.values():
-            out.extend(self.cut_source(sorted(clips, key=lambda r: r["start_frame"])))
-        return self.table(out)
+        jobs = self.jobs([sorted(c, key=lambda r: r["start_frame"]) for c in by_source.values()])
+        done = self.map_rows(self.cut_source, jobs, self.cfg.threads)
+        order = {r["clip_id"]: i for i, r in enumerate(rows)}
+        return self.table(sorted((r for rs in done for r in rs), key=lambda r: order[r["clip_id"]]))
+
+    def jobs(self, sources: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+        """The ffmpeg runs for these sources' clips (each list sorted by start), costliest first.
+
+        A local source's seek groups are jobs of their own. Then the costliest job of several
+        clips is split at the clip boundary nearest its middle, again and again, and the best
+        of these plans is kept: the one that is done soonest (`threads` jobs at a time,
+        costliest first), each split charged a second of its frames for the extra seek. So one
+        long source does not leave the other threads idle. An object-store source stays one
+        job, so it is fetched once; a variable-frame-rate one too, as it is never seeked.
+        A clip's bytes do not depend on its job."""
+        jobs = []
+        for clips in sources:
+            jobs.extend([clips] if is_object_store(clips[0]["path"]) else self.seek_groups(clips))
+        best, best_end, extra = jobs, _makespan(jobs, self.cfg.threads), 0.0
+        while True:
+            splittable = [j for j in jobs if len(j) > 1 and not j[0]["vfr"]
+                          and not is_object_store(j[0]["path"])]  # fmt: skip
+            job = max(splittable, key=_cost, default=None)
+            if job is None:
+                break
+            sums = list(itertools.accumulate(_cost([c]) for c in job))
+            cut = min(range(1, len(job)), key=lambda k: abs(2 * sums[k - 1] - sums[-1]))
+            jobs = [j for j in jobs if j is not job] + [job[:cut], job[cut:]]
+            extra += job[0]["fps"] * job[0]["display_width"] * job[0]["display_height"]
+            end = _makespan(jobs, self.cfg.threads) + extra
+            if end < best_end:
+                best, best_end = jobs, end
+        return sorted(best, key=_cost, reverse=True)
 
     def clip_file(self, clip: dict[str, Any]) -> str:
         """Where a clip goes, relative to `media`."""

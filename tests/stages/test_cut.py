@@ -64,7 +64,7 @@ def counting_runs(monkeypatch):
 def test_counter_clips_have_exactly_the_requested_frames(videos, tmp_path, counting_runs):
     source = videos / "psd_counter.mp4"
     ranges = [(0, 10), (7, 23), (25, 30)]
-    out = cutter(tmp_path).process(clip_rows(source, ranges))
+    out = cutter(tmp_path, threads=1).process(clip_rows(source, ranges))
     assert len(counting_runs) == 1  # one ffmpeg process for the whole source
     reference = small_frames(source)
     for row, (start, end) in zip(out.to_pylist(), ranges, strict=True):
@@ -123,13 +123,46 @@ def test_far_apart_clips_are_seeked_and_still_frame_exact(tmp_path, counting_run
     assert len(stage.seek_groups(rows.to_pylist())) == (1 if vfr else 2)
     counting_runs.clear()  # making the source ran ffmpeg too
     out = stage.process(rows).to_pylist()
-    assert len(counting_runs) == 1
+    # Each seek group is its own ffmpeg, run side by side; a VFR source is one pass.
+    assert len(counting_runs) == (1 if vfr else 2)
+    assert all(("-ss" in cmd) != vfr for cmd in counting_runs)
     reference = small_frames(source)
     for row, (start, end) in zip(out, ranges, strict=True):
         assert row["kept"], row["reject_detail"]
         assert assert_frames_match(reference, row["clip_path"], start) == end - start
         audio = [s for s in ffprobe_json(row["clip_path"])["streams"] if s["codec_type"] == "audio"]
         assert float(audio[0]["duration"]) == pytest.approx(row["duration_s"], abs=0.05)
+
+
+def test_jobs_fill_the_threads_by_splitting_the_longest_at_a_clip_boundary():
+    def clip(source, start, frames, path="/v.mp4", vfr=False):
+        return {"source_id": source, "path": path, "vfr": vfr, "start_frame": start,
+                "end_frame": start + frames, "start_s": start / 25, "end_s": (start + frames) / 25,
+                "display_width": 640, "display_height": 360, "fps": 25.0}  # fmt: skip
+
+    long = [clip("a", 100 * i, 100) for i in range(6)]  # one seek group of six clips
+    short = [clip("b", 0, 50, path="/w.mp4")]
+    jobs = cutter("unused", threads=4).jobs([long, short])
+    # 600 frames -> 300 + 300 -> 300 + 200 + 100: on four threads all is done after 200.
+    assert [sum(c["end_frame"] - c["start_frame"] for c in j) for j in jobs] == [
+        200, 200, 100, 100, 50
+    ]  # fmt: skip
+    assert sorted(c["start_frame"] for j in jobs for c in j if c["source_id"] == "a") == [
+        c["start_frame"] for c in long
+    ]
+    assert all(j == sorted(j, key=lambda c: c["start_frame"]) for j in jobs)
+    # A split that saves less than the extra seek costs (a second of frames) is not made.
+    tail = [clip("e", 0, 100), clip("e", 100, 10)]
+    assert cutter("unused", threads=2).jobs([tail, short]) == [tail, short]
+    # Never split: an object-store source (fetched once), a VFR one (never seeked), one thread.
+    remote = [clip("c", 100 * i, 100, path="s3://bucket/v.mp4") for i in range(4)]
+    vfr = [clip("d", 100 * i, 100, vfr=True) for i in range(4)]
+    assert cutter("unused", threads=8).jobs([remote, vfr]) == [remote, vfr]
+    assert cutter("unused", threads=1).jobs([long]) == [long]
+    # Enough jobs, but one would keep the other thread waiting: it is split too.
+    small = [[clip(s, 0, 20, path=f"/{s}.mp4")] for s in "xyz"]
+    jobs = cutter("unused", threads=2).jobs([long, *small])
+    assert [len(j) for j in jobs] == [3, 3, 1, 1, 1]
 
 
 def test_seek_groups_are_capped():
