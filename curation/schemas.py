@@ -75,6 +75,11 @@ SCENES = pa.schema(
         pa.field("duration_s", pa.float64()),
         pa.field("keyframes", pa.int32()),
         pa.field("keyframe_rate", pa.float64()),  # keyframes per second
+        pa.field("flash_rate", pa.float64()),  # brightness jumps per second (stages/keyframes.py)
+        # frames that changed whole after global alignment, and cuts inside a montage, per second
+        pa.field("jump_rate", pa.float64()),
+        # minus the mean correlation of consecutive frame differences: 0 for motion, 0.5 for noise
+        pa.field("flicker", pa.float64()),
         pa.field("motion_mean", pa.float64()),  # mean grey-level change between frames, 0-255
         pa.field("motion_max", pa.float64()),
         pa.field("source_frames_decoded", pa.int64()),

@@ -4,7 +4,8 @@ ffmpeg decodes and shrinks the frames (to `analysis_width`, displayed aspect) in
 process; this process runs PySceneDetect's detector and the keyframe tracker on each frame as
 it arrives. Nothing else decodes the source before the cut stage. Scenes longer than
 `max_duration_s` are split into equal windows; scenes shorter than `min_duration_s` are
-rejected (`too_short`). A source that yields no frame becomes one rejected row
+rejected (`too_short`), except a run of them that together are not: a montage, one segment
+(`group_scenes`) that the temporal filter judges by its cuts. A source that yields no frame becomes one rejected row
 (`decode_failed`), so no source disappears. Decode errors are counted into `decode_note`
 with the frames decoded against the probed count; a source that logs errors and loses more
 than `max_lost_share` of its frames is one rejected row (`corrupt_stream`).
@@ -66,6 +67,31 @@ def split_windows(start: int, end: int, fps: float, max_duration_s: float) -> li
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+def group_scenes(
+    bounds: list[int], fps: float, min_duration_s: float
+) -> list[tuple[int, int, int]]:
+    """Scenes as (start, end, index of the first): a run of two or more consecutive scenes,
+    each shorter than min_duration_s but together not, is one segment, a *montage*, whose
+    cuts count as jumps (stages/keyframes.py), so the temporal filter judges it `chaotic`
+    rather than each shot being `too_short`."""
+    scenes = list(zip(bounds[:-1], bounds[1:], strict=True))
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while i < len(scenes):
+        j = i
+        while j < len(scenes) and (scenes[j][1] - scenes[j][0]) / fps < min_duration_s:
+            j += 1
+        run = scenes[i:j]
+        if len(run) >= 2 and (run[-1][1] - run[0][0]) / fps >= min_duration_s:
+            out.append((run[0][0], run[-1][1], i))
+        else:
+            out.extend((s, e, i + k) for k, (s, e) in enumerate(run))
+        if j < len(scenes):
+            out.append((*scenes[j], j))
+        i = j + 1
+    return out
+
+
 @dataclass(kw_only=True)
 class ScenesStage(Stage):
     name: ClassVar[str] = "scenes"
@@ -98,9 +124,12 @@ class ScenesStage(Stage):
         fps = float(source["fps"])
         detector = self.make_detector()
         tracker = KeyframeTracker(
-            threshold=self.cfg.keyframe_threshold,
+            width=self.cfg.keyframe_width,
+            grid=self.cfg.keyframe_grid,
             pixel_delta=self.cfg.keyframe_pixel_delta,
-            thumb_width=self.cfg.keyframe_thumb_width,
+            cell_share=self.cfg.keyframe_cell_share,
+            flash_delta=self.cfg.flash_delta,
+            jump_share=self.cfg.jump_share,
             delay=detector.event_buffer_length + 1,
         )
         index = -1
@@ -146,13 +175,12 @@ class ScenesStage(Stage):
                 f"(> max_lost_share {self.cfg.max_lost_share}): {note}",
             ))  # fmt: skip
         rows = []
-        bounds = [0, *cuts, n]
-        for scene_index, (s, e) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        for s, e, scene_index in group_scenes([0, *cuts, n], fps, self.cfg.min_duration_s):
             scene_s = (e - s) / fps
             too_short = scene_s < self.cfg.min_duration_s
             windows = [(s, e)] if too_short else split_windows(s, e, fps, self.cfg.max_duration_s)
             for window_index, (ws, we) in enumerate(windows):
-                keys, motion_mean, motion_max = tracker.window_stats(ws, we)
+                dyn = tracker.window(ws, we)
                 duration = (we - ws) / fps
                 verdict = (
                     rejected(
@@ -173,10 +201,13 @@ class ScenesStage(Stage):
                         "start_s": ws / fps,
                         "end_s": we / fps,
                         "duration_s": duration,
-                        "keyframes": keys,
-                        "keyframe_rate": keys / duration,
-                        "motion_mean": motion_mean,
-                        "motion_max": motion_max,
+                        "keyframes": dyn.keyframes,
+                        "keyframe_rate": dyn.keyframes / duration,
+                        "motion_mean": dyn.motion_mean,
+                        "motion_max": dyn.motion_max,
+                        "flash_rate": dyn.flashes / duration,
+                        "jump_rate": dyn.jumps / duration,
+                        "flicker": dyn.flicker,
                         "source_frames_decoded": n,
                         "decode_note": note,
                         **verdict,

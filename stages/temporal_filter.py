@@ -1,13 +1,17 @@
-"""temporal: reject static clips (too few keyframes) and chaotic ones (too many per second).
+"""temporal: reject static clips (too few keyframes) and chaotic ones (change that no camera or
+person makes: flashes, jumps, flicker; stages/keyframes.py measures them on the scene pass).
 
-With `score_only` every clip is kept and `temporal_verdict` still says what the filter would
-have done, so thresholds can be tuned on a finished run.
+Natural motion is never chaotic here: a walking crowd or a pan has many keyframes but no
+flashes, no jumps after global alignment and consecutive changes that agree. Defaults come from
+the labelled clips of `make bench-temporal-quality`. With `score_only` every clip is kept and
+`temporal_verdict` still says what the filter would have done, so thresholds can be tuned on a
+finished run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -16,33 +20,38 @@ from curation.config import TemporalConfig
 from stages.base import Stage, kept, rejected
 
 
+def temporal_verdict(row: dict[str, Any], cfg: TemporalConfig) -> tuple[str, str | None]:
+    """("ok" | "static" | "chaotic", why) for a scenes row."""
+    if row["keyframes"] < cfg.min_keyframes:
+        return "static", f"{row['keyframes']} keyframe(s) < min_keyframes {cfg.min_keyframes}"
+    rules = (
+        ("flash_rate", cfg.max_flash_rate, "flashes/s", "max_flash_rate"),
+        ("jump_rate", cfg.max_jump_rate, "jumps/s", "max_jump_rate"),
+        ("flicker", cfg.max_flicker, "flicker", "max_flicker"),
+    )
+    broken = [f"{row[column]:.2f} {unit} > {setting} {limit}"
+              for column, limit, unit, setting in rules if row[column] > limit]  # fmt: skip
+    return ("chaotic", "; ".join(broken)) if broken else ("ok", None)
+
+
 @dataclass(kw_only=True)
 class TemporalFilterStage(Stage):
     name: ClassVar[str] = "temporal"
     output_folder: ClassVar[str] = "temporal"
     schema: ClassVar[pa.Schema] = schemas.TEMPORAL
     adds: ClassVar[list[pa.Field]] = schemas.TEMPORAL_COLUMNS
-    reads: ClassVar[tuple[str, ...]] = ("clip_id", "keyframes", "keyframe_rate")
+    reads: ClassVar[tuple[str, ...]] = (
+        "clip_id", "keyframes", "flash_rate", "jump_rate", "flicker"
+    )  # fmt: skip
 
     batch_rows: ClassVar[int] = 4096
 
     cfg: TemporalConfig
 
-    def verdict(self, keyframes: int, rate: float) -> tuple[str, str | None]:
-        cfg = self.cfg
-        if keyframes < cfg.min_keyframes:
-            return "static", f"{keyframes} keyframe(s) < min_keyframes {cfg.min_keyframes}"
-        if rate > cfg.max_keyframes_per_s:
-            return (
-                "chaotic",
-                f"{rate:.2f} keyframes/s > max_keyframes_per_s {cfg.max_keyframes_per_s}",
-            )
-        return "ok", None
-
     def process(self, batch: pa.Table) -> pa.Table:
         rows = []
         for row in batch.to_pylist():
-            name, detail = self.verdict(row["keyframes"], row["keyframe_rate"])
+            name, detail = temporal_verdict(row, self.cfg)
             row["temporal_verdict"] = name
             if name == "ok" or self.cfg.score_only:
                 row.update(kept())

@@ -7,7 +7,7 @@ import pytest
 from helpers import REPO, make_video, probed
 
 from curation.config import ScenesConfig
-from stages.scenes import ScenesStage, split_windows
+from stages.scenes import ScenesStage, group_scenes, split_windows
 
 GROUND_TRUTH = json.loads((REPO / "tests" / "assets" / "ground_truth.json").read_text())
 
@@ -68,6 +68,17 @@ def test_short_scenes_are_rejected_and_long_ones_split_into_windows(videos, tmp_
         (0, 17, 0), (17, 33, 1), (33, 50, 2),
     ]  # fmt: skip
     assert all(w["keyframes"] >= 1 for w in windows)
+
+
+def test_runs_of_short_scenes_are_grouped_into_one_montage():
+    # At 10 fps with min 1 s: scenes of 5 frames are short; two or more in a row that last a
+    # second together are one segment, a lone short scene stays its own (too_short).
+    bounds = [0, 5, 10, 15, 40, 45, 70, 75, 80]
+    assert group_scenes(bounds, 10.0, 1.0) == [
+        (0, 15, 0), (15, 40, 3), (40, 45, 4), (45, 70, 5), (70, 80, 6),
+    ]  # fmt: skip
+    assert group_scenes([0, 5, 8], 10.0, 1.0) == [(0, 5, 0), (5, 8, 1)]  # together < 1 s
+    assert group_scenes([0, 30], 10.0, 1.0) == [(0, 30, 0)]
 
 
 def test_split_windows_never_exceeds_the_maximum():
