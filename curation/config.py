@@ -31,6 +31,7 @@ from curation.config_models import (
     InstructionsConfig,
     StructureConfig,
 )
+from curation.config_signals import SignalsConfig
 
 STAGE_NAMES = (
     "probe",
@@ -38,6 +39,7 @@ STAGE_NAMES = (
     "temporal",
     "cut",
     "boxes",
+    "signals",
     "brief_caption",
     "dedup",
     "detailed_caption",
@@ -197,6 +199,7 @@ class PipelineConfig(Section):
     brief_caption: BriefCaptionConfig = BriefCaptionConfig()
     dedup: DedupConfig = DedupConfig()
     boxes: BoxesConfig = BoxesConfig()
+    signals: SignalsConfig = SignalsConfig()
     detailed_caption: DetailedCaptionConfig = DetailedCaptionConfig()
     consensus: ConsensusConfig = ConsensusConfig()
     structure: StructureConfig = StructureConfig()

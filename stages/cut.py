@@ -186,15 +186,18 @@ class CutStage(Stage):
                     "threads": self.cfg.encoder_threads,
                 }
                 if audios is not None:
-                    t0 = clip["video_start_s"] or 0.0
+                    # Sound keeps its place against the frames: a track that starts after
+                    # the clip's first frame gets silence in front, not pulled forward.
+                    start = (clip["video_start_s"] or 0.0) + clip["start_s"]
                     streams.append(
                         audios[i]
                         .filter(
                             "atrim",
-                            start=f"{t0 + clip['start_s']:.6f}",
-                            end=f"{t0 + clip['end_s']:.6f}",
+                            start=f"{start:.6f}",
+                            end=f"{start + clip['end_s'] - clip['start_s']:.6f}",
                         )
-                        .filter("asetpts", "PTS-STARTPTS")
+                        .filter("asetpts", f"PTS-{start:.6f}/TB")
+                        .filter("aresample", **{"async": 1, "first_pts": 0})
                     )
                     encode.update({"acodec": self.cfg.audio_codec, "b:a": self.cfg.audio_bitrate})
                 if self.cfg.container == "mp4":

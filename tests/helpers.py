@@ -88,6 +88,34 @@ def whole_file_clip(path: Path, clip_id: str | None = None) -> dict:
     }
 
 
+def clip_rows(path: Path, ranges: list[tuple[int, int]]):
+    """Temporal-stage rows of [start, end) frame ranges of a file: the cut stage's input."""
+    import pyarrow as pa
+
+    from curation.ids import clip_id
+    from curation.schemas import TEMPORAL
+
+    src = probed(path)
+    rows = []
+    for s, e in ranges:
+        rows.append(
+            {
+                **{k: src.get(k) for k in TEMPORAL.names},
+                "clip_id": clip_id(src["source_id"], s, e),
+                "start_frame": s,
+                "end_frame": e,
+                "start_s": s / src["fps"],
+                "end_s": e / src["fps"],
+                "duration_s": (e - s) / src["fps"],
+                "keyframes": 2,
+                "keyframe_rate": 1.0,
+                "temporal_verdict": "ok",
+                "kept": True,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TEMPORAL)
+
+
 def offline_config(tiny_models: dict[str, Path], *overrides: str):
     """The offline profile with its tiny-model paths pointed at this session's tiny models."""
     from curation.config import load_config

@@ -27,15 +27,24 @@ MODELS = {"full": 1, "short": 0}
 _KNOWN_IMPORT_NOISE = "'MessageFactory' object has no attribute 'GetPrototype'"
 
 
-def import_face_detection() -> Any:
-    """mediapipe's FaceDetection class, without its known import-time noise on stderr."""
+def import_solution(name: str) -> Any:
+    """A module of mediapipe's solutions (face_detection, face_mesh, pose), without the
+    known import-time noise on stderr."""
+    import importlib
+
     captured = io.StringIO()
     with contextlib.redirect_stderr(captured):
-        from mediapipe.python.solutions.face_detection import FaceDetection
+        module = importlib.import_module(f"mediapipe.python.solutions.{name}")
     rest = [line for line in captured.getvalue().splitlines() if _KNOWN_IMPORT_NOISE not in line]
     if rest:
         print("\n".join(rest), file=sys.stderr)
-    return FaceDetection
+    return module
+
+
+MISSING = (
+    "mediapipe is not installed: `pip install --no-deps mediapipe==0.10.21` "
+    "(make setup does; later versions ship no models)"
+)
 
 
 @dataclass
@@ -53,12 +62,9 @@ class MediapipeFaces:
                 f"mediapipe: model must be one of {list(MODELS)}, not {name!r}"
             )
         try:
-            FaceDetection = import_face_detection()
+            FaceDetection = import_solution("face_detection").FaceDetection
         except ImportError as exc:
-            raise DetectorUnavailable(
-                "mediapipe is not installed: `pip install --no-deps mediapipe==0.10.21` "
-                "(make setup does; later versions ship no models)"
-            ) from exc
+            raise DetectorUnavailable(MISSING) from exc
         self._model = FaceDetection(
             model_selection=MODELS[name], min_detection_confidence=threshold(self.config, 0.5)
         )

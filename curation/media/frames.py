@@ -8,6 +8,7 @@ clip is read once whatever model looks at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -86,6 +87,31 @@ def clip_frames(
             )
     fps = clip.get("fps") or 25.0
     return frames, [i / fps for i in picked]
+
+
+def iter_clip_frames(
+    clip: dict[str, Any], max_side: int, max_fps: float, timeout_s: float = 600.0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Every frame of a clip row, or every k-th so that at most `max_fps` are kept, as
+    (time in the clip, RGB frame), decoded as they are used (a long clip never sits in memory)."""
+    width, height = clip["display_width"], clip["display_height"]
+    scale = min(1.0, max_side / max(width, height))
+    w, h = max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    fps = clip.get("fps") or 25.0
+    step = max(1, round(fps / max_fps))
+    if clip.get("clip_path"):
+        location, window = clip["clip_path"], {}
+    else:
+        offset = clip.get("video_start_s") or 0.0
+        location = clip["path"]
+        window = {"start_s": offset + clip["start_s"], "end_s": offset + clip["end_s"]}
+    with local_copy(location) as path:
+        stream = FrameStream(path, w, h, "area", timeout_s, **window)
+        for i, frame in enumerate(stream):
+            if i % step == 0:
+                yield i / fps, frame[:, :, ::-1].copy()
+        if stream.error and not stream.frames:
+            raise RuntimeError(f"no frame decoded from {path}: {stream.error}")
 
 
 def clip_jpegs(clip: dict[str, Any], n: int, max_side: int) -> list[bytes]:

@@ -7,12 +7,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from helpers import ffprobe_json, make_video, probed
+from helpers import clip_rows, ffprobe_json, make_video
 
 from curation.config import CutConfig
-from curation.ids import clip_id
 from curation.media.ffmpeg import FrameStream
-from curation.schemas import TEMPORAL
 from curation.storage import Storage
 from stages import cut as cut_module
 from stages.cut import CutStage
@@ -20,28 +18,6 @@ from stages.cut import CutStage
 
 def cutter(media, **settings) -> CutStage:
     return CutStage(cfg=CutConfig(**settings), media=Storage.open(media))
-
-
-def clip_rows(path, ranges):
-    src = probed(path)
-    rows = []
-    for s, e in ranges:
-        rows.append(
-            {
-                **{k: src.get(k) for k in TEMPORAL.names},
-                "clip_id": clip_id(src["source_id"], s, e),
-                "start_frame": s,
-                "end_frame": e,
-                "start_s": s / src["fps"],
-                "end_s": e / src["fps"],
-                "duration_s": (e - s) / src["fps"],
-                "keyframes": 2,
-                "keyframe_rate": 1.0,
-                "temporal_verdict": "ok",
-                "kept": True,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=TEMPORAL)
 
 
 def small_frames(path):

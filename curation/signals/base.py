@@ -1,0 +1,86 @@
+"""What the signal backends share: their outputs and their interfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+
+class SignalUnavailable(RuntimeError):
+    """A signal's package or weights cannot be had (e.g. offline without a local file)."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start_s: float
+    end_s: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    words: list[Word]
+
+
+@dataclass(frozen=True)
+class Sync:
+    score: float  # 0..1: how much better the best offset fits than offsets at random
+    offset_s: float  # > 0: the sound comes this much after the mouth movement it belongs to
+    correlation: float  # mouth vs loudness at that offset (Pearson r)
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    x: float  # normalised to the frame, 0..1 inside it
+    y: float
+    visibility: float  # 0..1, the model's own confidence that the point is in view
+
+
+class Backend(Protocol):
+    uses_gpu: ClassVar[bool]
+
+    def setup(self, device: str = "cpu") -> None:
+        """Load the model on `device`; raises SignalUnavailable with a clear message."""
+        ...
+
+
+class Vad(Backend, Protocol):
+    def speech(self, samples: np.ndarray, rate: int) -> list[tuple[float, float]]:
+        """[start, end) seconds of every stretch of speech in 16 kHz mono samples."""
+        ...
+
+
+class Asr(Backend, Protocol):
+    def transcribe(
+        self, samples: np.ndarray, rate: int, segments: list[tuple[float, float]]
+    ) -> Transcript:
+        """What is said within `segments` (the VAD's speech), with word times in the clip."""
+        ...
+
+
+class LipSync(Backend, Protocol):
+    def score(
+        self,
+        frames: Iterable[tuple[float, np.ndarray]],
+        fps: float,
+        samples: np.ndarray,
+        rate: int,
+    ) -> Sync | None:
+        """How the face's mouth in (time, RGB frame) pairs, `fps` of them a second, fits the
+        sound; None when no face is seen for long enough."""
+        ...
+
+
+class Pose(Backend, Protocol):
+    layout: ClassVar[str]  # the keypoint set: "blazepose33" or "coco17"
+    body: ClassVar[tuple[int, ...]]  # indices of shoulders, elbows, wrists, hips, knees, ankles
+
+    def keypoints(self, frame: np.ndarray) -> list[Keypoint]:
+        """The main person's keypoints in one RGB frame; [] when no person is found."""
+        ...
