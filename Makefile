@@ -32,7 +32,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']   (a resume uses the run's recorded config)"
-	@echo "make instructions BRANCH=face|body|interaction|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
+	@echo "make instructions BRANCH=face|body|interaction|speech|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
 	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"

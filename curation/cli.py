@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instructions", help="per-branch instruction pairs and HumanOmni exports for a run"
     )
     p.add_argument("--run", required=True, help="a curated run: data_manifests/<run>/")
-    p.add_argument("--branch", choices=["face", "body", "interaction", "all"], default="all")
+    p.add_argument("--branch", choices=[*BRANCHES, "all"], default="all")
     _add_config_args(p)
     p.set_defaults(func=cmd_instructions)
 

@@ -199,6 +199,13 @@ class InstructionsConfig(Section):
     body_min_share: float = Field(
         0.25, ge=0, le=1, description="body pairs: share of sampled frames with a detected person"
     )
+    # Speaker-specific speech pairs: one face, lip-synced, sound in step (instructions/speech.py).
+    speech_min_lip_sync: float = Field(
+        0.5, ge=0, le=1, description="speech pairs: lowest lip_sync of the one visible face"
+    )
+    speech_max_offset_s: float = Field(
+        0.2, ge=0, description="speech pairs: largest audio offset (lip_sync_offset_s)"
+    )
     llm_questions: int = Field(
         1, ge=0, le=8, description="open questions an LLM writes per clip and branch (0: none)"
     )

@@ -38,6 +38,7 @@ def sources(tmp_path_factory, videos):
         "intel_asl_again.mkv",
         "psd_testvideo.mp4",
         "derived_static_obama_910x1136.mp4",
+        "derived_talking_obama_910x1136.mp4",
     ]
     listing.write_text("\n".join(str(videos / n) for n in names))
     return listing
@@ -86,15 +87,31 @@ def test_offline_profile_runs_every_stage_then_instructions(
     assert "pairs/clip" in out.stdout and "NOT real" in out.stderr
     state = json.loads((tmp_path / "off" / "run.json").read_text())
     exports = tmp_path / "off" / "exports"
-    for branch in ("face", "body", "interaction"):
+    for branch in ("face", "body", "interaction", "speech"):
         stats = state["instructions"][branch]
         pairs = rows(tmp_path / "off", f"instructions/{branch}")
-        assert stats["pairs"] == len(pairs) and stats["paper"]["pairs_per_clip"] > 0
+        assert stats["pairs"] == len(pairs) and stats["paper"]
         assert all(p["source"] for p in pairs)  # provenance: template id or model
         assert check_export(exports / f"{branch}.json") == []
         samples = json.loads((exports / f"{branch}.json").read_text())
         assert len(samples) == stats["eligible_clips"]
         assert all(Path(s["video"]).is_file() for s in samples)
+    # The talking head is the one clip with a lip-synced speaker: its transcript is the answer,
+    # and its sample carries the <audio> tag.
+    signals = {r["clip_id"]: r for r in rows(tmp_path / "off", "signals")}
+    (speech,) = rows(tmp_path / "off", "instructions/speech")
+    talker = signals[speech["clip_id"]]
+    assert (
+        talker["path"].endswith("derived_talking_obama_910x1136.mp4") and talker["lip_sync"] > 0.5
+    )
+    assert speech["answer"] == talker["transcript"] and "market" in speech["answer"]
+    assert (
+        speech["question"].startswith(("What", "Transcribe", "Repeat"))
+        and speech["kind"] == "speech"
+    )
+    (sample,) = json.loads((exports / "speech.json").read_text())
+    assert sample["conversations"][0]["value"].startswith("<video>\n<audio>\n")
+    assert state["instructions"]["speech"]["removed_by_signals"]["no_transcript"] >= 1
     interaction = rows(tmp_path / "off", "instructions/interaction")
     assert {p["answer"] for p in interaction if p["kind"] == "caption"} == {
         r["consensus"] for r in consensus

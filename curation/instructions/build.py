@@ -33,6 +33,8 @@ PAPER = {
     "face": {"eligible_share": round(1.78 / 2.4, 3), "pairs_per_clip": round(4.12 / 1.78, 2)},
     "body": {"eligible_share": round(2.21 / 2.4, 3), "pairs_per_clip": round(5.75 / 2.21, 2)},
     "interaction": {"eligible_share": 1.0, "pairs_per_clip": 2.0},
+    # Its human-labelled set holds 20K speaker-specific speech annotations (no share given).
+    "speech": {"pairs": 20_000},
 }
 SOURCE_FOLDER = StructureStage.output_folder
 
@@ -69,8 +71,13 @@ def branch_stats(branch: str, t: StageTotals) -> dict[str, Any]:
         "closed_answer_letters": dict(sorted(t.extra.get("closed_answer_letters", {}).items())),
         "llm_failed_clips": int(t.extra.get("llm_failed_clips", 0)),
         "llm_ungrounded_pairs": int(t.extra.get("llm_ungrounded_pairs", 0)),
-        # Clips the fields made eligible that the boxes ruled out (no face / no person seen).
-        "removed_by_boxes": {
+        # Clips the fields made eligible that the boxes ruled out (no face / no person seen),
+        # or, for speech, that the signals did (no transcript, not one face, not in sync).
+        (
+            "removed_by_signals"
+            if branch in InstructionsStage.signal_branches
+            else "removed_by_boxes"
+        ): {
             k.removeprefix("removed_"): int(v)
             for k, v in sorted(t.extra.items())
             if k.startswith("removed_")
@@ -140,16 +147,21 @@ def format_stats(result: dict[str, Any]) -> str:
     lines = [header, "-" * len(header)]
     for branch, s in result["branches"].items():
         paper = s["paper"]
+        said = (
+            f"{paper['eligible_share']:.2f}, {paper['pairs_per_clip']:.2f}"
+            if "eligible_share" in paper
+            else f"{paper['pairs']:,} pairs in its human-labelled set"
+        )
         lines.append(
             f"{branch:<12} {s['eligible_clips']:>9} {s['clips']:>6} {s['eligible_share']:>6.2f} "
-            f"{s['pairs']:>7} {s['pairs_per_clip']:>10.2f}   {paper['eligible_share']:.2f}, "
-            f"{paper['pairs_per_clip']:.2f}"
+            f"{s['pairs']:>7} {s['pairs_per_clip']:>10.2f}   {said}"
         )
         lines.append(
             f"{'':<12} kinds {s['kinds']}  closed-set letters {s['closed_answer_letters']}"
         )
-        if s["removed_by_boxes"]:
-            lines.append(f"{'':<12} removed by the boxes: {s['removed_by_boxes']}")
+        for key in ("removed_by_boxes", "removed_by_signals"):
+            if s.get(key):
+                lines.append(f"{'':<12} {key.replace('_', ' ')}: {s[key]}")
     e = result["exports"]
     lines.append(f"exports: {e['samples']} mixed={e['mixed']} (virtual clips left out: "
                  f"{e['virtual_clips_left_out']})")  # fmt: skip

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass
 from curation.instructions.fields import EMOTIONS, FIELDS, has_any
 from curation.instructions.templates import CAPTION_QUESTIONS, EMOTION_CHOICE, LETTERS, QUESTIONS
 
-BRANCHES = ("face", "body", "interaction")
+# The model's three visual branches, and speaker-specific speech (curation/instructions/
+# speech.py), which the joint audio-visual stage trains on.
+BRANCHES = ("face", "body", "interaction", "speech")
 BODY_KEYS = ("appearance", "clothing", "action", "pose")
 
 Fields = dict[str, dict[str, str]]
@@ -45,7 +47,9 @@ def eligible(branch: str, fields: Fields | None) -> bool:
         return has_any(fields, "face")
     if branch == "body":
         return has_any(fields, "body", BODY_KEYS)
-    return fields is not None  # interaction: every clip with fields
+    return (
+        fields is not None
+    )  # interaction, speech: every clip with fields (speech: signals decide)
 
 
 def sentence(text: str) -> str:

@@ -24,6 +24,7 @@ from curation.config_models import InstructionsConfig
 from curation.embed import CaptionEmbedder, resolve_model
 from curation.instructions.generate import eligible, facts, stable, template_pairs, unique
 from curation.instructions.llm_questions import ABOUT, grounded, llm_pairs, pairs_schema
+from curation.instructions.speech import speech_pairs, why_not
 from stages.base import with_extra
 from stages.model_stage import ModelCall, ModelStage, Outcome
 
@@ -52,8 +53,10 @@ class InstructionsStage(ModelStage):
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "fields")
     also_reads: ClassVar[tuple[str, ...]] = (
         "consensus", "clip_path", "has_audio", "frames_sampled", "frames_with_face",
-        "frames_with_person",
+        "frames_with_person", "boxes", "transcript", "lip_sync", "lip_sync_offset_s",
     )  # fmt: skip
+    # Branches whose pairs come from the clip's signals, with no LLM questions.
+    signal_branches: ClassVar[frozenset[str]] = frozenset({"speech"})
 
     branch: str
     cfg: InstructionsConfig
@@ -82,7 +85,11 @@ class InstructionsStage(ModelStage):
         return None
 
     def evidence(self, clip: dict[str, Any]) -> str | None:
-        """Why the boxes rule this clip out of the branch (None: they do not, or no boxes)."""
+        """Why the boxes (or, for speech, the signals) rule this clip out of the branch (None:
+        they do not, or there are none)."""
+        if self.branch in self.signal_branches:
+            cfg = self.cfg
+            return why_not(clip, cfg.speech_min_lip_sync, cfg.speech_max_offset_s)
         sampled = clip.get("frames_sampled")
         rules = {"face": ("frames_with_face", self.cfg.face_min_share, "no_detected_face"),
                  "body": ("frames_with_person", self.cfg.body_min_share, "no_detected_person")}  # fmt: skip
@@ -105,7 +112,7 @@ class InstructionsStage(ModelStage):
         return Prompt(text, json_schema=schema, key=f"{clip['clip_id']}:{self.branch}")
 
     def calls(self) -> list[ModelCall]:
-        if self.cfg.llm_questions == 0:
+        if self.cfg.llm_questions == 0 or self.branch in self.signal_branches:
             return []
         return [ModelCall("questions", self.cfg.backend, self.prompt_for, self.verdict)]
 
@@ -162,8 +169,11 @@ class InstructionsStage(ModelStage):
         rows = []
         for position, clip in enumerate(chosen):
             cid = clip["clip_id"]
-            pairs = template_pairs(self.branch, cid, clip["fields"], clip.get("consensus"),
-                                   start + position)  # fmt: skip
+            if self.branch in self.signal_branches:
+                pairs = speech_pairs(clip)
+            else:
+                pairs = template_pairs(self.branch, cid, clip["fields"], clip.get("consensus"),
+                                       start + position)  # fmt: skip
             pairs = unique(pairs + self._llm(clip, answers.get(cid), counts))
             for turn, pair in enumerate(pairs):
                 kinds[pair.kind] += 1
