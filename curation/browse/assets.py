@@ -37,6 +37,10 @@ figure.thumb img { display: block; height: 120px; width: auto; border-radius: 3p
 figure.thumb svg.boxes { position: absolute; left: 0; top: 0; width: 100%; height: 100%; }
 svg.boxes rect { fill: none; stroke-width: 2; vector-effect: non-scaling-stroke; }
 svg.boxes rect.face { stroke: #ff9f1c; } svg.boxes rect.person { stroke: #2ec4f1; }
+svg.boxes line.bone { stroke: #7bd389; stroke-width: 2; vector-effect: non-scaling-stroke; }
+svg.boxes circle.joint { fill: #7bd389; }
+svg.timeline { display: block; width: 100%; max-width: 640px; height: 18px; margin: 4px 0; }
+svg.timeline rect.clip { fill: #e4e4e4; } svg.timeline rect.speech { fill: #3a86ff; }
 figure.thumb figcaption { font-size: 11px; color: var(--muted); line-height: 1.6; }
 dl.kv { display: grid; grid-template-columns: 130px 1fr; gap: 2px 10px; margin: 6px 0; }
 dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -71,6 +75,7 @@ JS = """
       if (state.filter === "kept") return c.kept;
       if (state.filter === "rejected") return !c.kept;
       if (state.filter === "faces") return c.faces > 0;
+      if (state.filter === "speech") return c.signals.speech_s > 0;
       return true;
     });
   }
@@ -93,6 +98,44 @@ JS = """
     });
     return svg;
   }
+  function skeleton(points, bones, svg) {
+    bones.forEach(function (b) {
+      var p = points[b[0]], q = points[b[1]];
+      if (!p || !q) return;
+      var l = document.createElementNS(SVGNS, "line");
+      l.setAttribute("class", "bone");
+      l.setAttribute("x1", p[0]); l.setAttribute("y1", p[1]);
+      l.setAttribute("x2", q[0]); l.setAttribute("y2", q[1]);
+      svg.appendChild(l);
+    });
+    points.forEach(function (p) {
+      if (!p) return;
+      var dot = document.createElementNS(SVGNS, "circle");
+      dot.setAttribute("class", "joint");
+      dot.setAttribute("cx", p[0]); dot.setAttribute("cy", p[1]); dot.setAttribute("r", 0.008);
+      svg.appendChild(dot);
+    });
+  }
+  function timeline(s, duration) {
+    var svg = document.createElementNS(SVGNS, "svg");
+    svg.setAttribute("class", "timeline");
+    svg.setAttribute("viewBox", "0 0 1 1");
+    svg.setAttribute("preserveAspectRatio", "none");
+    var bg = document.createElementNS(SVGNS, "rect");
+    bg.setAttribute("class", "clip"); bg.setAttribute("width", 1); bg.setAttribute("height", 1);
+    svg.appendChild(bg);
+    s.segments.forEach(function (seg) {
+      var r = document.createElementNS(SVGNS, "rect");
+      r.setAttribute("class", "speech");
+      r.setAttribute("x", seg[0] / duration); r.setAttribute("width", Math.max(0, seg[1] - seg[0]) / duration);
+      r.setAttribute("height", 1);
+      var t = document.createElementNS(SVGNS, "title");
+      t.textContent = "speech " + num(seg[0], 2) + "–" + num(seg[1], 2) + " s";
+      r.appendChild(t);
+      svg.appendChild(r);
+    });
+    return svg;
+  }
   function strip(c) {
     var row = el("div", "strip");
     c.thumbs.forEach(function (th) {
@@ -103,7 +146,12 @@ JS = """
       img.alt = "frame at " + num(th.t, 2) + " s";
       frame.appendChild(img);
       var mine = c.boxes.filter(function (b) { return b[0] === th.frame; });
-      if (mine.length) frame.appendChild(overlay(mine));
+      var pose = (c.signals.poses || []).filter(function (p) { return Math.abs(p[0] - th.t) < 0.02; });
+      if (mine.length || pose.length) {
+        var svg = overlay(mine);
+        if (pose.length) skeleton(pose[0][1], c.signals.skeleton, svg);
+        frame.appendChild(svg);
+      }
       fig.appendChild(frame);
       fig.appendChild(el("figcaption", null, num(th.t, 2) + " s"));
       row.appendChild(fig);
@@ -137,8 +185,16 @@ JS = """
       (c.sampled ? " · faces in " + c.faces + "/" + c.sampled + ", persons in " + c.persons + "/" + c.sampled + " frames" : "")));
     box.appendChild(meta);
     box.appendChild(strip(c));
+    var s = c.signals;
+    if (s.speech_s !== undefined) {
+      if (c.duration) box.appendChild(timeline(s, c.duration));
+      box.appendChild(el("div", "muted", "speech " + num(s.speech_s, 2) + " s · lip sync " +
+        (s.lip_sync === null ? "-" : num(s.lip_sync, 2) + " at " + (s.offset >= 0 ? "+" : "") + num(s.offset, 2) + " s") +
+        " · framing " + s.framing + " · pose visible " + num(s.pose_visible, 2)));
+    }
     var list = el("dl", "kv");
     kv(list, "rejected because", c.detail);
+    kv(list, "transcript", s.transcript);
     kv(list, "brief caption", c.brief);
     c.candidates.forEach(function (x) { kv(list, "candidate " + x.model, x.text !== null ? x.text : "(none: " + x.error + ")"); });
     kv(list, "consensus", c.consensus);

@@ -23,6 +23,7 @@ DEFAULT_STAGES: list[tuple[str, str]] = [
     ("temporal", "temporal"),
     ("cut", "clips"),
     ("boxes", "boxes"),
+    ("signals", "signals"),
     ("brief_caption", "captions"),
     ("dedup", "dedup"),
     ("detailed_caption", "detailed"),

@@ -135,6 +135,7 @@ finished shards at that time</p>
 <label>show <select id="filter">
 <option value="all">all clips</option><option value="kept">kept</option>
 <option value="rejected">rejected</option><option value="faces">with faces</option>
+<option value="speech">with speech</option>
 </select></label>
 <span id="page-info" class="muted"></span>
 <span class="legend muted"><span><i class="sw" style="border-color:#ff9f1c"></i>face</span>

@@ -78,6 +78,10 @@ def distributions(db: RunDB) -> list[str]:
                       "Source resolutions (short side)", "px",
                       marker=_setting(state, "probe", "min_short_side"), marker_label="minimum"),
         histogram_svg(_values(db, "scenes", "keyframes"), "Keyframes per clip", integer=True),
+        histogram_svg(_values(db, "signals", "speech_s"), "Speech per clip", "s"),
+        histogram_svg(_values(db, "signals", "lip_sync"), "Lip sync (clips with a face and speech)",
+                      marker=_setting(state, "instructions", "speech_min_lip_sync"),
+                      marker_label="speech pairs", bounds=(0.0, 1.0)),
         histogram_svg(_values(db, "dedup", "similarity"), "Dedup similarity (duplicates)",
                       marker=_setting(state, "dedup", "threshold"), marker_label="threshold",
                       bounds=(0.0, 1.0)),
@@ -100,6 +104,32 @@ def gallery_rows(db: RunDB, max_clips: int) -> list[dict[str, Any]]:
     return db.records(
         f"SELECT * FROM per_clip ORDER BY kept DESC, {rank} DESC, clip_id LIMIT {int(max_clips)}"
     )
+
+
+# Keypoint pairs drawn as a skeleton, per layout (stages/signals.py: pose_layout).
+SKELETONS = {
+    "blazepose33": [(11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23), (12, 24),
+                    (23, 24), (23, 25), (25, 27), (24, 26), (26, 28)],
+    "coco17": [(5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (5, 11), (6, 12), (11, 12), (11, 13),
+               (13, 15), (12, 14), (14, 16)],
+}  # fmt: skip
+SHOWN_VISIBILITY = 0.5  # keypoints drawn on the thumbnails
+
+
+def signal_card(c: dict[str, Any]) -> dict[str, Any]:
+    """The signals of one clip for the gallery (empty when the clip has no signals row)."""
+    if c.get("speech_s") is None and c.get("framing") is None:
+        return {}
+    poses = [[k["t_s"], [[round(p["x"], 4), round(p["y"], 4)] if p["visibility"] >= SHOWN_VISIBILITY
+                         else None for p in k["points"] or []]]
+             for k in c.get("keypoints") or [] if k["points"]]  # fmt: skip
+    return {
+        "speech_s": c.get("speech_s"), "segments": c.get("speech_segments") or [],
+        "transcript": _text(c.get("transcript")), "lip_sync": c.get("lip_sync"),
+        "offset": c.get("lip_sync_offset_s"), "framing": c.get("framing"),
+        "pose_visible": c.get("pose_visible"), "poses": poses,
+        "skeleton": SKELETONS.get(c.get("pose_layout") or "", []),
+    }  # fmt: skip
 
 
 def _text(value: Any) -> str | None:
@@ -134,7 +164,7 @@ def clip_card(c: dict[str, Any], thumbs: list[dict[str, Any]], pairs: dict[str, 
                         "error": _text(x.get("error"))} for x in c.get("candidates") or []],
         "consensus": _text(c.get("consensus")), "agreement": c.get("agreement"),
         "duplicate_of": c.get("duplicate_of"), "similarity": c.get("similarity"),
-        "fields": fields,
+        "fields": fields, "signals": signal_card(c),
         "pairs": {b: [[_text(p["question"]), _text(p["answer"]), p["kind"]] for p in ps]
                   for b, ps in pairs.items()},
     }  # fmt: skip

