@@ -26,7 +26,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
-	bench-boxes bench-scale \
+	bench-boxes bench-scale bench-signals \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train
 
 help:
@@ -47,6 +47,7 @@ help:
 	@echo "make bench-dedup-quality        dedup precision/recall by threshold on labelled paraphrases"
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make bench-boxes                each face/person detector: speed, precision/recall on CPU"
+	@echo "make bench-signals              seconds per clip of each signal (VAD, Whisper, lip sync, pose) on CPU"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
 	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
@@ -155,6 +156,9 @@ bench-embed:
 
 bench-boxes:
 	$(PY) bench/boxes.py
+bench-signals:
+	$(PY) bench/signals.py
+
 
 bench-browse:
 	$(PY) bench/browse.py

@@ -146,6 +146,21 @@ def test_bad_config_fails_before_any_work(videos, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_missing_model_weights_fail_before_any_work_naming_the_setting(videos, tmp_path):
+    for setting, named in (
+        ("signals.asr.model=large-v3", "signals.asr.model"),  # offline: cannot be downloaded
+        ("boxes.person.model=/no/such/yolo.pt", "boxes.person.model"),
+    ):
+        extra = ["--set", "boxes.person.kind=ultralytics"] if setting.startswith("boxes") else []
+        result = run_cli(
+            "curate", "--config", OFFLINE, "--sources", str(videos), "--run", "nomodel",
+            "--set", f"run.root={tmp_path}", "--set", setting, *extra, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert named in result.stderr and "Traceback" not in result.stderr
+        assert not (tmp_path / "nomodel").exists()
+
+
 def test_a_changed_config_or_source_list_is_refused_on_an_existing_run(videos, tmp_path):
     base = ["curate", "--config", OFFLINE, "--run", "r", "--set", f"run.root={tmp_path}"]
     run_cli(*base, "--sources", str(videos / "psd_counter.mp4"), "--until", "probe")

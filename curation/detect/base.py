@@ -14,6 +14,8 @@ from typing import ClassVar, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from curation.backends.base import ModelUnavailable
+
 DetectorKind = Literal[
     "mediapipe", "opencv_haar", "dlib_hog", "insightface", "ultralytics", "ssdlite", "opencv_hog"
 ]
@@ -38,7 +40,7 @@ class DetectorConfig(BaseModel):
     )
 
 
-class DetectorUnavailable(RuntimeError):
+class DetectorUnavailable(ModelUnavailable):
     """The detector's package or weights cannot be had (e.g. offline without a local file)."""
 
 

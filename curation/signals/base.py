@@ -8,8 +8,10 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
+from curation.backends.base import ModelUnavailable
 
-class SignalUnavailable(RuntimeError):
+
+class SignalUnavailable(ModelUnavailable):
     """A signal's package or weights cannot be had (e.g. offline without a local file)."""
 
 

@@ -38,3 +38,11 @@ def test_too_few_face_frames_or_a_still_mouth_give_no_score():
     mouth[:30] = speechlike(30, 3)
     assert best_offset(mouth, speechlike(300, 4), FPS, 0.5, 50) is None
     assert best_offset(np.full(300, 0.1), speechlike(300, 5), FPS, 0.5, 50) is None
+
+
+def test_speech_spans_join_close_segments_and_pad_within_the_clip():
+    from curation.signals.asr import speech_spans
+
+    segments = [(0.1, 1.0), (1.5, 2.0), (4.0, 5.9)]
+    assert speech_spans(segments, 6.0) == [(0.0, 2.2), (3.8, 6.0)]
+    assert speech_spans([], 6.0) == []
