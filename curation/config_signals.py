@@ -47,7 +47,11 @@ class AsrConfig(_Backend):
 class LipSyncConfig(_Backend):
     """Whether the visible face's mouth moves with the speech, and at what audio offset."""
 
-    kind: Literal["landmarks"] = "landmarks"
+    kind: Literal["landmarks", "syncnet"] = "landmarks"
+    model: str | None = Field(
+        None, description="syncnet: the released weights file (syncnet_v2.model); "
+        "landmarks: not used (MediaPipe's face mesh ships in the package)",
+    )  # fmt: skip
     fps: float = Field(25.0, gt=0, le=60, description="frames per second read for the mouth")
     max_side: int = Field(640, ge=64, description="longer side of those frames, pixels")
     max_offset_s: float = Field(1.5, gt=0, le=5, description="audio offsets searched, ±")

@@ -176,7 +176,8 @@ SIGNAL_COLUMNS = [
     # null without a face or speech
     pa.field("lip_sync", pa.float64()),
     pa.field("lip_sync_offset_s", pa.float64()),  # > 0: the sound is late by this much
-    pa.field("lip_sync_correlation", pa.float64()),  # mouth vs loudness at that offset
+    # the backend's own measure there: Pearson r (landmarks), SyncNet's confidence (syncnet)
+    pa.field("lip_sync_raw", pa.float64()),
     pa.field("framing", pa.string()),  # close_up, half_body, full_body or none
     pa.field("pose_visible", pa.float64()),  # mean share of 12 body joints in view; 0: no person
     pa.field("pose_layout", pa.string()),  # the keypoint set: blazepose33 or coco17

@@ -102,7 +102,7 @@ class SignalsStage(Stage):
         out: dict[str, Any] = {"signal_models": self.model_names, "transcript": None,
                                "transcript_language": None, "transcript_words": [],
                                "lip_sync": None, "lip_sync_offset_s": None,
-                               "lip_sync_correlation": None}  # fmt: skip
+                               "lip_sync_raw": None}  # fmt: skip
         started = time.perf_counter()
         segments = self._models["vad"].speech(audio, RATE) if clip.get("has_audio") else []
         seconds["vad"] += time.perf_counter() - started
@@ -129,7 +129,7 @@ class SignalsStage(Stage):
             seconds["lip_sync"] += time.perf_counter() - started
             if sync is not None:
                 out.update(lip_sync=sync.score, lip_sync_offset_s=sync.offset_s,
-                           lip_sync_correlation=sync.correlation)  # fmt: skip
+                           lip_sync_raw=sync.raw)  # fmt: skip
 
         poses: list[list[Any]] = [[] for _ in frames]
         body: tuple[int, ...] = ()

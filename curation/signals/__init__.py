@@ -17,6 +17,7 @@ KINDS: dict[tuple[str, str], tuple[str, str]] = {
     ("vad", "silero"): ("curation.signals.vad", "SileroVad"),
     ("asr", "faster_whisper"): ("curation.signals.asr", "FasterWhisperAsr"),
     ("lip_sync", "landmarks"): ("curation.signals.lipsync", "LandmarkLipSync"),
+    ("lip_sync", "syncnet"): ("curation.signals.syncnet", "SyncNetLipSync"),
     ("pose", "mediapipe"): ("curation.signals.pose", "MediapipePose"),
     ("pose", "ultralytics"): ("curation.signals.pose_ultralytics", "UltralyticsPose"),
 }

@@ -34,7 +34,9 @@ class Transcript:
 class Sync:
     score: float  # 0..1: how much better the best offset fits than offsets at random
     offset_s: float  # > 0: the sound comes this much after the mouth movement it belongs to
-    correlation: float  # mouth vs loudness at that offset (Pearson r)
+    # The backend's own measure at that offset: Pearson r of mouth and loudness (landmarks), or
+    # SyncNet's confidence, the median minus the smallest embedding distance (LSE-C)
+    raw: float
 
 
 @dataclass(frozen=True)
