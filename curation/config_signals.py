@@ -66,6 +66,7 @@ class PoseConfig(_Backend):
         None, description="ultralytics: pose weights file or name (yolo11n-pose.pt); "
         "mediapipe: not used (BlazePose full ships in the package)",
     )  # fmt: skip
+    score_threshold: float = Field(0.5, gt=0, lt=1, description="a person is detected above this")
     min_visibility: float = Field(0.5, gt=0, lt=1, description="a keypoint counts as visible")
     max_side: int = Field(640, ge=64, description="longer side of a sampled frame, pixels")
 

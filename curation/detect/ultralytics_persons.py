@@ -23,6 +23,23 @@ from curation.detect.base import (
 DEFAULT_WEIGHTS = "yolo11n.pt"
 
 
+def load_yolo(weights: str, setting: str, error: type[Exception]) -> Any:
+    """An ultralytics YOLO model from a weights file or name; `error` (naming `setting`, the
+    config field to set) when the package or the weights cannot be had."""
+    try:
+        from ultralytics import YOLO
+    except ImportError as exc:
+        raise error("ultralytics is not installed (pip install ultralytics)") from exc
+    try:
+        return YOLO(weights)
+    except Exception as exc:  # a download that failed, a corrupt or foreign file
+        where = "file" if Path(weights).exists() else "name (not a local file)"
+        raise error(
+            f"ultralytics: cannot load weights {weights!r} given as a {where}: "
+            f"{str(exc).splitlines()[0]}. Offline, set {setting} to a local .pt file."
+        ) from None
+
+
 @dataclass
 class UltralyticsPersons:
     config: DetectorConfig
@@ -39,20 +56,7 @@ class UltralyticsPersons:
         if self._model is not None:
             return
         self._device = device
-        try:
-            from ultralytics import YOLO
-        except ImportError as exc:
-            raise DetectorUnavailable(
-                "ultralytics is not installed (pip install ultralytics)"
-            ) from exc
-        try:
-            model = YOLO(self.weights)
-        except Exception as exc:  # a download that failed, a corrupt or foreign file
-            where = "file" if Path(self.weights).exists() else "name (not a local file)"
-            raise DetectorUnavailable(
-                f"ultralytics: cannot load weights {self.weights!r} given as a {where}: "
-                f"{str(exc).splitlines()[0]}. Offline, set boxes.person.model to a local .pt file."
-            ) from None
+        model = load_yolo(self.weights, "boxes.person.model", DetectorUnavailable)
         names = {int(k): str(v) for k, v in dict(model.names).items()}
         self._person = next((k for k, v in names.items() if v == "person"), 0)
         self._model = model

@@ -33,7 +33,7 @@ class MediapipePose:
         except ImportError as exc:
             raise SignalUnavailable(MISSING) from exc
         self._model = Pose(static_image_mode=True, model_complexity=1,
-                           min_detection_confidence=0.5)  # fmt: skip
+                           min_detection_confidence=self.config.score_threshold)  # fmt: skip
 
     def keypoints(self, frame: np.ndarray) -> list[Keypoint]:
         self.setup()

@@ -4,12 +4,12 @@ name when online: yolo11n-pose.pt ... yolo11x-pose.pt). The largest person is th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from curation.config_signals import PoseConfig
+from curation.detect.ultralytics_persons import load_yolo
 from curation.signals.base import Keypoint, SignalUnavailable
 
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
@@ -34,21 +34,7 @@ class UltralyticsPose:
         if self._model is not None:
             return
         self._device = device
-        try:
-            from ultralytics import YOLO
-        except ImportError as exc:
-            raise SignalUnavailable(
-                "ultralytics is not installed (pip install ultralytics)"
-            ) from exc
-        try:
-            model = YOLO(self.weights)
-        except Exception as exc:  # a download that failed, a corrupt or foreign file
-            where = "file" if Path(self.weights).exists() else "name (not a local file)"
-            raise SignalUnavailable(
-                f"pose: cannot load ultralytics weights {self.weights!r} given as a {where}: "
-                f"{str(exc).splitlines()[0]}. Offline, set signals.pose.model to a local "
-                "*-pose.pt file, or signals.pose.kind to mediapipe."
-            ) from None
+        model = load_yolo(self.weights, "signals.pose.model (a *-pose.pt)", SignalUnavailable)
         if getattr(model, "task", None) != "pose":
             raise SignalUnavailable(f"pose: {self.weights!r} is a {model.task} model, not pose")
         self._model = model
@@ -56,7 +42,8 @@ class UltralyticsPose:
     def keypoints(self, frame: np.ndarray) -> list[Keypoint]:
         self.setup()
         result = self._model.predict([np.ascontiguousarray(frame[:, :, ::-1])],
-                                     device=self._device, verbose=False)[0]  # fmt: skip
+                                     conf=self.config.score_threshold, device=self._device,
+                                     verbose=False)[0]  # fmt: skip
         if result.keypoints is None or len(result.boxes) == 0:
             return []
         boxes = result.boxes.xyxy.cpu().numpy()
