@@ -51,7 +51,8 @@ def test_speech_is_found_and_transcribed_with_word_times(signals):
     words = row["transcript_words"]
     assert [w["start_s"] for w in words] == sorted(w["start_s"] for w in words)
     assert (
-        segments[0][0] - 0.1 <= words[0]["start_s"] and words[-1]["end_s"] <= segments[-1][1] + 0.3
+        # Whisper reads each speech span with 0.2 s either side; its word times are that coarse.
+        segments[0][0] - 0.3 <= words[0]["start_s"] and words[-1]["end_s"] <= segments[-1][1] + 0.3
     )
     assert row["transcript_language"] == "en"
 
