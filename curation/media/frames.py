@@ -2,8 +2,11 @@
 
 One ffmpeg run per clip decodes only the clip's range (input seeking), shrinks frames so the
 longer side is at most `max_side`, and the frames at HumanOmni's uniform positions are kept:
-index i = round(seg * (i + 0.5)) with seg = (frames - 1) / n. Every backend uses this, so a
-clip is read once whatever model looks at it.
+index i = round(seg * (i + 0.5)) with seg = (frames - 1) / n, halves rounded up as the release
+does (`np.round(x + 1e-6)`; Python's `round` takes halves to even and picks other, repeated
+frames, e.g. 32 of 33). A clip with fewer frames than asked repeats frames, as the release
+does for video files. Every backend uses this, so a clip is read once whatever model looks
+at it.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def uniform_indices(total: int, n: int) -> list[int]:
     if total <= 0:
         return []
     seg = (total - 1) / n
-    return [min(total - 1, round(seg * (i + 0.5))) for i in range(n)]
+    return [min(total - 1, int(np.round(seg * (i + 0.5) + 1e-6))) for i in range(n)]
 
 
 def sample_frames(

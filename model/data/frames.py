@@ -24,15 +24,12 @@ SIGLIP_STD = 0.5
 
 
 def uniform_frame_indices(n_frames: int, num_frames: int) -> list[int]:
-    """Indices of the frames to keep: round(seg·(i+0.5)) with seg = (N−1)/num_frames.
-
-    A clip shorter than `num_frames` keeps all its frames (the caller pads with black frames)
-    rather than repeating some, as HumanOmni does.
-    """
+    """Indices of the frames to keep: round(seg·(i+0.5)) with seg = (N−1)/num_frames, halves
+    rounded up, as the release samples (curation.media.frames.uniform_indices). A clip shorter
+    than `num_frames` repeats frames, as the release does for video files (it pads with black
+    frames only for GIFs)."""
     if num_frames <= 0:
         raise ValueError(f"num_frames must be positive, got {num_frames}")
-    if n_frames < num_frames:
-        return list(range(max(n_frames, 0)))
     return uniform_indices(n_frames, num_frames)
 
 
@@ -54,8 +51,9 @@ def load_video_frames(
 ) -> np.ndarray:
     """`num_frames` RGB frames, uint8 (T, H, W, 3), spread uniformly over the whole file.
 
-    Short clips are padded at the end with black frames. `short_side` shrinks frames while
-    decoding (the processor passes the vision tower's image size). Raises SampleError.
+    A clip shorter than `num_frames` repeats frames (the release does so for video files).
+    `short_side` shrinks frames while decoding (the processor passes the vision tower's image
+    size). Raises SampleError.
     """
     if "://" not in path and not os.path.exists(path):
         raise SampleError("missing_video", f"{path} does not exist")
@@ -75,9 +73,7 @@ def load_video_frames(
     if not decoded:
         raise SampleError("no_frames", f"{path}: no frame decoded")
     picked = [decoded[i][:, :, ::-1] for i in uniform_frame_indices(len(decoded), num_frames)]
-    out = np.zeros((num_frames, height, width, 3), dtype=np.uint8)  # black padding
-    out[: len(picked)] = np.stack(picked)  # BGR (ffmpeg's rawvideo) -> RGB
-    return out
+    return np.ascontiguousarray(np.stack(picked))  # BGR (ffmpeg's rawvideo) -> RGB
 
 
 def preprocess_frames(

@@ -68,16 +68,21 @@ def _record(rid, video=None, audio=None, use_audio=False, question="What is the 
 def test_uniform_frame_indices_formula_and_short_clips():
     assert uniform_frame_indices(10, 4) == [1, 3, 6, 8]  # seg 2.25: round(1.125), round(3.375)…
     seg = 249 / 8
-    assert uniform_frame_indices(250, 8) == [round(seg * (i + 0.5)) for i in range(8)]
+    assert uniform_frame_indices(250, 8) == [int(np.floor(seg * (i + 0.5) + 0.5)) for i in range(8)]
     assert uniform_frame_indices(8, 8) == list(range(8))
-    assert uniform_frame_indices(3, 5) == [0, 1, 2]  # all frames; the loader pads with black
+    # Halves round up, as the release's np.round(x + 1e-6): 32 of 33 frames are frames 1..32,
+    # each once (Python's round, halves to even, repeats 2, 4, ... and skips 3, 5, ...).
+    assert uniform_frame_indices(33, 32) == list(range(1, 33))
+    assert [round(i + 0.5) for i in range(4)] == [0, 2, 2, 4]  # what half-to-even would pick
+    assert uniform_frame_indices(3, 5) == [0, 1, 1, 1, 2]  # fewer frames: repeated, as the release
 
 
-def test_load_video_frames_pads_short_clip_with_black():
+def test_load_video_frames_repeats_frames_of_a_short_clip():
     frames = load_video_frames(COUNTER, 32, short_side=84)  # 30 frames in the file
     assert frames.dtype == np.uint8 and frames.shape == (32, 84, 149, 3)
-    assert not frames[30:].any()
-    assert all(frames[i].any() for i in range(30))
+    assert all(frames[i].any() for i in range(32))  # no black padding
+    repeated = [i for i in range(31) if np.array_equal(frames[i], frames[i + 1])]
+    assert len(repeated) == 2  # 32 positions over 30 frames: two frames shown twice
     full = load_video_frames(CARPHONE, 8)  # no shrink: display size (pixel aspect 12:11)
     assert full.shape == (8, 144, 193, 3)
 
