@@ -24,7 +24,7 @@ TRAIN ?= configs/train
 train_configs = $(if $(filter command line environment,$(origin CONFIG)),$(CONFIG),$(1))
 TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
-.PHONY: help setup system-deps curate instructions tiny-models dedup-captions test lint format \
+.PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
 	bench-boxes bench-scale bench-signals \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train
@@ -33,6 +33,7 @@ help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']   (a resume uses the run's recorded config)"
 	@echo "make instructions BRANCH=face|body|interaction|speech|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
+	@echo "make export FORMAT=humanomni|omnihuman [RUN=.. CONFIG=..]   a run as another system's training data"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
 	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"
@@ -90,6 +91,10 @@ system-deps:
 
 curate:
 	$(PY) -m curation curate $(CURATE_ARGS)
+
+FORMAT ?= humanomni
+export:
+	$(PY) -m curation export --run $(RUN) --format $(FORMAT) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
 
 instructions:
 	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))

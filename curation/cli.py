@@ -116,6 +116,16 @@ def cmd_instructions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from curation.export import export
+
+    config, run = _load_for_run(args)
+    if config.notice:
+        print(_banner(config.notice), file=sys.stderr)
+    print(export(config, run, args.format, make_runner(config)))
+    return 0
+
+
 def cmd_dedup_captions(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
@@ -220,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branch", choices=[*BRANCHES, "all"], default="all")
     _add_config_args(p)
     p.set_defaults(func=cmd_instructions)
+
+    from curation.export import FORMATS
+
+    p = sub.add_parser("export", help="a curated run as training data of another system")
+    p.add_argument("--run", required=True, help="a curated run: data_manifests/<run>/")
+    p.add_argument("--format", choices=FORMATS, required=True,
+                   help="humanomni: the instruction pairs; omnihuman: condition-tagged clips")  # fmt: skip
+    _add_config_args(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "dedup-captions", help="mark near-duplicate clips by their brief captions (Parquet in/out)"

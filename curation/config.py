@@ -23,6 +23,7 @@ from curation.config_base import (  # noqa: F401  (ConfigError, parse_override: 
     load_yaml_model,
     parse_override,
 )
+from curation.config_export import ExportConfig
 from curation.config_models import (
     BoxesConfig,
     BriefCaptionConfig,
@@ -204,6 +205,7 @@ class PipelineConfig(Section):
     consensus: ConsensusConfig = ConsensusConfig()
     structure: StructureConfig = StructureConfig()
     instructions: InstructionsConfig = InstructionsConfig()
+    export: ExportConfig = ExportConfig()
     # Folder of the tiny random-weight test models; built on first use (offline profile).
     tiny_models: Path | None = None
 

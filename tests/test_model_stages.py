@@ -11,6 +11,7 @@ import pytest
 from chat_server import ChatServer
 from helpers import REPO, run_cli
 
+from curation.export.omnihuman import check_record
 from curation.instructions.exports import check_export
 
 OFFLINE_PROFILE = REPO / "configs" / "curate" / "offline.yaml"
@@ -120,6 +121,29 @@ def test_offline_profile_runs_every_stage_then_instructions(
     assert check_export(exports / "mixed.json") == [] and len(mixed) == sum(
         state["exports"]["samples"].values()
     )
+
+    # make export: OmniHuman-1's records, one per kept clip, and the stages' mixtures.
+    out = run_cli(
+        "export", "--run", "off", "--format", "omnihuman", "--set", f"run.root={tmp_path}"
+    )
+    assert "framing" in out.stdout and "close_up" in out.stdout
+    lines = (exports / "omnihuman.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # a plain JSON reader loads every line
+    assert len(records) == len(structured) and all(check_record(r) == [] for r in records)
+    by_id = {r["id"]: r for r in records}
+    talker = by_id[speech["clip_id"]]
+    assert talker["conditions"][:2] == ["text", "audio"] and talker["framing"] == "close_up"
+    assert talker["reference_frame"]["by"] == "face"
+    assert all("audio" not in r["conditions"] for i, r in by_id.items() if i != speech["clip_id"])
+    stages = json.loads((exports / "omnihuman_stages.json").read_text())
+    assert [s["name"] for s in stages["stages"]] == [
+        "stage1_text_image",
+        "stage2_audio",
+        "stage3_pose",
+    ]
+    recorded = json.loads((tmp_path / "off" / "run.json").read_text())["export_formats"]
+    assert recorded["omnihuman"]["conditions"]["audio"] == 1
+    assert recorded["omnihuman"]["clips"] == len(records)
 
 
 def test_failed_server_rows_are_recorded_and_only_they_are_retried(
