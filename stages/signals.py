@@ -67,9 +67,9 @@ class SignalsStage(Stage):
         self._models = {}
 
     def preflight(self) -> None:
-        # Missing packages or weights fail here, before any work (loaded on the CPU).
+        # Missing packages or weights fail here, before any work.
         for signal, config in self.configs.items():
-            make_backend(signal, config).setup("cpu")
+            make_backend(signal, config).check()
 
     @property
     def model_names(self) -> str:

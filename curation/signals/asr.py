@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from curation.backends.base import ModelUnavailable, check_model_available
 from curation.config_signals import AsrConfig
 from curation.signals.base import SignalUnavailable, Transcript, Word
 
@@ -63,6 +64,29 @@ class FasterWhisperAsr:
     @property
     def english_only(self) -> bool:
         return self.config.model.endswith(".en")
+
+    def check(self) -> None:
+        """The bundled model's package, a local folder, or a known name whose repository answers
+        (its config, a few KB): large-v3 is not loaded into the driver to find out."""
+        if self.config.model == BUNDLED:
+            bundled_model()
+            return
+        try:
+            import faster_whisper
+        except ImportError as exc:
+            raise SignalUnavailable(
+                "faster-whisper is not installed (pip install faster-whisper)"
+            ) from exc
+        name = self.config.model
+        if Path(name).is_dir():
+            if not (Path(name) / "model.bin").is_file():
+                raise SignalUnavailable(f"signals.asr.model: {name} has no model.bin (CTranslate2)")
+            return
+        repo = faster_whisper.utils._MODELS.get(name, name)
+        try:
+            check_model_available(repo)
+        except ModelUnavailable as exc:
+            raise SignalUnavailable(f"signals.asr.model: {exc}") from None
 
     def setup(self, device: str = "cpu") -> None:
         if self._model is not None:

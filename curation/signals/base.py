@@ -53,6 +53,11 @@ class Backend(Protocol):
         """Load the model on `device`; raises SignalUnavailable with a clear message."""
         ...
 
+    def check(self) -> None:
+        """In the driver, before any work: raise SignalUnavailable when the model cannot be
+        had, as cheaply as that can be told (a large model is not loaded to find out)."""
+        ...
+
 
 class Vad(Backend, Protocol):
     def speech(self, samples: np.ndarray, rate: int) -> list[tuple[float, float]]:

@@ -55,6 +55,9 @@ class LandmarkLipSync:
     uses_gpu: ClassVar[bool] = False
     _mouth: MouthTracker = field(default_factory=MouthTracker, init=False, repr=False)
 
+    def check(self) -> None:  # small: loading it is the check
+        self.setup("cpu")
+
     def setup(self, device: str = "cpu") -> None:
         self._mouth.setup()
 

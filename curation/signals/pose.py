@@ -25,6 +25,9 @@ class MediapipePose:
     body: ClassVar[tuple[int, ...]] = BLAZEPOSE_BODY
     _model: Any = field(default=None, init=False, repr=False)
 
+    def check(self) -> None:  # small: loading it is the check
+        self.setup("cpu")
+
     def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._model is not None:
             return

@@ -30,6 +30,9 @@ class UltralyticsPose:
     def weights(self) -> str:
         return self.config.model or DEFAULT_WEIGHTS
 
+    def check(self) -> None:  # small: loading it is the check
+        self.setup("cpu")
+
     def setup(self, device: str = "cpu") -> None:
         if self._model is not None:
             return

@@ -58,6 +58,9 @@ class SyncNetLipSync:
         repr=False,
     )  # fmt: skip
 
+    def check(self) -> None:  # small: loading it is the check
+        self.setup("cpu")
+
     def setup(self, device: str = "cpu") -> None:
         if self._net is not None:
             return

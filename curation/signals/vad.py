@@ -17,6 +17,9 @@ class SileroVad:
     uses_gpu: ClassVar[bool] = False
     _model: Any = field(default=None, init=False, repr=False)
 
+    def check(self) -> None:  # small: loading it is the check
+        self.setup("cpu")
+
     def setup(self, device: str = "cpu") -> None:  # a small ONNX model: CPU
         if self._model is not None:
             return
