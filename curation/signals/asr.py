@@ -98,15 +98,11 @@ class FasterWhisperAsr:
                 "faster-whisper is not installed (pip install faster-whisper)"
             ) from exc
         name = bundled_model() if self.config.model == BUNDLED else self.config.model
-        device = "cuda" if device.startswith("cuda") else "cpu"
-        index = (
-            int(self.config.device.partition(":")[2] or 0)
-            if self.config.device and device == "cuda"
-            else 0
-        )
+        kind, _, index = device.partition(":")  # "cuda:1" -> CTranslate2's ("cuda", 1)
         try:
             self._model = WhisperModel(
-                name, device=device, device_index=index, compute_type=self.config.compute_type,
+                name, device="cuda" if kind == "cuda" else "cpu", device_index=int(index or 0),
+                compute_type=self.config.compute_type,
                 cpu_threads=self.config.cpu_threads,
             )  # fmt: skip
         except Exception as exc:  # a download that failed, a missing or foreign folder
@@ -121,7 +117,8 @@ class FasterWhisperAsr:
         self, samples: np.ndarray, rate: int, segments: list[tuple[float, float]]
     ) -> Transcript:
         self.setup()
-        assert rate == 16_000, "faster-whisper takes 16 kHz audio"
+        if rate != 16_000:
+            raise ValueError(f"faster-whisper takes 16 kHz audio, not {rate} Hz")
         language = self.config.language or ("en" if self.english_only else None)
         parts, info = self._model.transcribe(
             np.ascontiguousarray(samples, np.float32), language=language,
