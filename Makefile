@@ -26,14 +26,14 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
-	bench-boxes bench-scale bench-signals \
+	bench-boxes bench-scale bench-signals bench-events \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
 	@echo "make curate [SOURCES=.. RUN=.. CONFIG=.. UNTIL=<stage> SET='a.b=1 c.d=2']   (a resume uses the run's recorded config)"
 	@echo "make instructions BRANCH=face|body|interaction|speech|all [RUN=.. CONFIG=..]   pairs + HumanOmni exports"
-	@echo "make export FORMAT=humanomni|omnihuman [RUN=.. CONFIG=..]   a run as another system's training data"
+	@echo "make export FORMAT=humanomni|omnihuman|vispeak [RUN=.. CONFIG=..]   a run as another system's training data"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
 	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"
@@ -49,6 +49,7 @@ help:
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make bench-boxes                each face/person detector: speed, precision/recall on CPU"
 	@echo "make bench-signals              seconds per clip of each signal (VAD, Whisper, lip sync, pose) on CPU"
+	@echo "make bench-events               visual events: precision/recall on labelled clips (ViSpeak's timing), s per clip"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
 	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
@@ -163,6 +164,9 @@ bench-boxes:
 	$(PY) bench/boxes.py
 bench-signals:
 	$(PY) bench/signals.py
+
+bench-events:
+	$(PY) bench/events.py
 
 
 bench-browse:

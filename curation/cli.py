@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="a curated run as training data of another system")
     p.add_argument("--run", required=True, help="a curated run: data_manifests/<run>/")
     p.add_argument("--format", choices=FORMATS, required=True,
-                   help="humanomni: the instruction pairs; omnihuman: condition-tagged clips")  # fmt: skip
+                   help="humanomni: the instruction pairs; omnihuman: condition-tagged clips; "
+                   "vispeak: streaming items from the timed events")  # fmt: skip
     _add_config_args(p)
     p.set_defaults(func=cmd_export)
 

@@ -32,7 +32,7 @@ from curation.config_models import (
     InstructionsConfig,
     StructureConfig,
 )
-from curation.config_signals import SignalsConfig
+from curation.config_signals import EventsConfig, SignalsConfig
 
 STAGE_NAMES = (
     "probe",
@@ -41,6 +41,7 @@ STAGE_NAMES = (
     "cut",
     "boxes",
     "signals",
+    "events",
     "brief_caption",
     "dedup",
     "detailed_caption",
@@ -201,6 +202,7 @@ class PipelineConfig(Section):
     dedup: DedupConfig = DedupConfig()
     boxes: BoxesConfig = BoxesConfig()
     signals: SignalsConfig = SignalsConfig()
+    events: EventsConfig = EventsConfig()
     detailed_caption: DetailedCaptionConfig = DetailedCaptionConfig()
     consensus: ConsensusConfig = ConsensusConfig()
     structure: StructureConfig = StructureConfig()

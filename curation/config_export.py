@@ -31,5 +31,12 @@ class OmniHumanConfig(Section):
     )
 
 
+class VispeakConfig(Section):
+    """ViSpeak-Instruct's streaming items (curation/export/vispeak.py)."""
+
+    min_confidence: float = Field(0.5, ge=0, le=1, description="weaker events make no item")
+
+
 class ExportConfig(Section):
     omnihuman: OmniHumanConfig = OmniHumanConfig()
+    vispeak: VispeakConfig = VispeakConfig()

@@ -85,3 +85,18 @@ class SignalsConfig(Section):
     threads: int = Field(2, ge=1, description="clips decoded at once per worker")
     batch_size: int = Field(8, ge=1)
     resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
+
+
+class EventsConfig(Section):
+    """Timed visual events (stages/events.py, curation/signals/events.py)."""
+
+    fps: float = Field(5.0, gt=0, le=30, description="frames per second read for the events")
+    max_side: int = Field(640, ge=64, description="longer side of those frames, pixels")
+    pose: PoseConfig = PoseConfig()
+    min_gesture_s: float = Field(0.6, gt=0, description="a hand held up or an arm out this long")
+    wave_swings: int = Field(2, ge=1, description="sideways reversals of a raised hand: a wave")
+    approach_growth: float = Field(1.4, gt=1, description="a face growing this much: approach")
+    leave_absent_s: float = Field(1.0, gt=0, description="a person gone this long has left")
+    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
+    batch_size: int = Field(8, ge=1)
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)

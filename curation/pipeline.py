@@ -41,6 +41,7 @@ from stages.consensus import ConsensusStage
 from stages.cut import CutStage
 from stages.dedup import DedupStage
 from stages.detailed_caption import DetailedCaptionStage
+from stages.events import EventsStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
 from stages.signals import SignalsStage
@@ -67,6 +68,7 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "dedup": lambda: DedupStage(cfg=config.dedup),
         "boxes": lambda: BoxesStage(cfg=config.boxes),
         "signals": lambda: SignalsStage(cfg=config.signals),
+        "events": lambda: EventsStage(cfg=config.events),
         "detailed_caption": lambda: DetailedCaptionStage(cfg=config.detailed_caption),
         "consensus": lambda: ConsensusStage(cfg=config.consensus),
         "structure": lambda: StructureStage(cfg=config.structure),

@@ -185,6 +185,22 @@ SIGNAL_COLUMNS = [
     pa.field("signal_models", pa.string()),  # e.g. "vad=silero asr=bundled:tiny.en ..."
 ]
 
+EVENT = pa.struct(
+    [
+        pa.field("type", pa.string()),  # raise_hand, wave, stop, point, approach, leave
+        pa.field("start_s", pa.float64()),  # seconds from the clip's first frame
+        pa.field("end_s", pa.float64()),
+        pa.field("confidence", pa.float32()),  # joints' mean visibility, or the face score
+        pa.field("person", pa.int32()),  # which appearance of a person in the clip, from 0
+    ]
+)
+
+EVENT_COLUMNS = [
+    pa.field("events", pa.list_(EVENT)),  # in time order; [] when nothing happens
+    pa.field("event_fps", pa.float64()),  # frames per second the events were read at
+    pa.field("event_models", pa.string()),  # e.g. "pose=mediapipe face=mediapipe"
+]
+
 CAPTION_COLUMNS = [
     pa.field("brief_caption", pa.string()),
     pa.field("caption_model", pa.string()),
@@ -237,7 +253,8 @@ TEMPORAL = extend(SCENES, TEMPORAL_COLUMNS)
 CLIPS = extend(TEMPORAL, CLIP_COLUMNS)
 BOXES = extend(CLIPS, BOX_COLUMNS)
 SIGNALS = extend(BOXES, SIGNAL_COLUMNS)
-CAPTIONS = extend(SIGNALS, CAPTION_COLUMNS)
+EVENTS = extend(SIGNALS, EVENT_COLUMNS)
+CAPTIONS = extend(EVENTS, CAPTION_COLUMNS)
 DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)
 DETAILED = extend(DEDUP, DETAILED_COLUMNS)
 CONSENSUS = extend(DETAILED, CONSENSUS_COLUMNS)

@@ -97,7 +97,7 @@ def test_funnel_counts_add_up_and_are_printed(hostile_run):
     state = json.loads((hostile_run["run"] / "run.json").read_text())
     stages = state["stages"]
     assert list(stages) == [
-        "probe", "scenes", "temporal", "cut", "boxes", "signals",
+        "probe", "scenes", "temporal", "cut", "boxes", "signals", "events",
         "brief_caption", "dedup", "detailed_caption", "consensus", "structure",
     ]  # fmt: skip
     for name, s in stages.items():

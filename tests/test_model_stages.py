@@ -141,6 +141,13 @@ def test_offline_profile_runs_every_stage_then_instructions(
         "stage2_audio",
         "stage3_pose",
     ]
+    # ViSpeak: nobody in these clips waves, points, comes up or leaves: an empty, valid list.
+    out = run_cli("export", "--run", "off", "--format", "vispeak", "--set", f"run.root={tmp_path}")
+    assert "vispeak: 0 items" in out.stdout
+    assert json.loads((exports / "vispeak.json").read_text()) == []
+    assert all(
+        r["events"] == [] and r["event_fps"] == 5.0 for r in rows(tmp_path / "off", "events")
+    )
     recorded = json.loads((tmp_path / "off" / "run.json").read_text())["export_formats"]
     assert recorded["omnihuman"]["conditions"]["audio"] == 1
     assert recorded["omnihuman"]["clips"] == len(records)

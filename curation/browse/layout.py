@@ -24,6 +24,7 @@ DEFAULT_STAGES: list[tuple[str, str]] = [
     ("cut", "clips"),
     ("boxes", "boxes"),
     ("signals", "signals"),
+    ("events", "events"),
     ("brief_caption", "captions"),
     ("dedup", "dedup"),
     ("detailed_caption", "detailed"),

@@ -2,7 +2,8 @@
 
 - `humanomni`: the instruction pairs of `make instructions` in HumanOmni's format
   (curation/instructions/exports.py), written again from the pair shards;
-- `omnihuman`: OmniHuman-1's condition-tagged clips and stage mixtures (omnihuman.py).
+- `omnihuman`: OmniHuman-1's condition-tagged clips and stage mixtures (omnihuman.py);
+- `vispeak`: ViSpeak-Instruct's streaming items from the timed events (vispeak.py).
 
 The writing runs in a worker of the run's runner (the driver only plans), under the run's
 lock; what it wrote and its yields are recorded in run.json under `export_formats`.
@@ -17,7 +18,9 @@ from curation.export.omnihuman import format_yield, write_omnihuman
 from curation.rundir import RunDir
 from curation.runners import Runner
 
-FORMATS = ("humanomni", "omnihuman")
+FORMATS = ("humanomni", "omnihuman", "vispeak")
+# The columns a format needs in the run's last folder, and the stage that writes them.
+NEEDS = {"omnihuman": ("framing", "signals"), "vispeak": ("events", "events")}
 
 
 def last_folder(run: RunDir, state: dict[str, Any]) -> str:
@@ -46,20 +49,29 @@ def export(config: PipelineConfig, run: RunDir, fmt: str, runner: Runner) -> str
             result = runner.submit(write_exports, run)
             _record(run, "humanomni", result)
         return f"exports: {result['samples']} mixed={result['mixed']} -> {run.uri('exports')}"
-    if fmt == "omnihuman":
-        folder = last_folder(run, state)
-        schema = run.storage.read_schema(run.shard_file(folder, sorted(run.units(folder))[0]))
-        if "framing" not in schema.names:
-            raise ConfigError(
-                f"{run.location}: {folder}/ has no signals (framing, lip_sync, pose_visible): "
-                "curate with the signals stage in `stages:`"
-            )
+    if fmt not in FORMATS:
+        raise ConfigError(f"export: unknown format {fmt!r}; known: {list(FORMATS)}")
+    folder = last_folder(run, state)
+    column, stage = NEEDS[fmt]
+    schema = run.storage.read_schema(run.shard_file(folder, sorted(run.units(folder))[0]))
+    if column not in schema.names:
+        raise ConfigError(
+            f"{run.location}: {folder}/ has no `{column}` column: curate with the {stage} "
+            "stage in `stages:`"
+        )
+    if fmt == "vispeak":
+        from curation.export.vispeak import write_vispeak
+
         with run.lock():
-            result = runner.submit(write_omnihuman, run, folder, config.export.omnihuman)
-            _record(run, "omnihuman", result)
-        return (f"{format_yield(result)}\n-> {run.uri('exports/omnihuman.jsonl')}, "
-                f"{run.uri('exports/omnihuman_stages.json')}")  # fmt: skip
-    raise ConfigError(f"export: unknown format {fmt!r}; known: {list(FORMATS)}")
+            result = runner.submit(write_vispeak, run, folder, config.export.vispeak.min_confidence)
+            _record(run, "vispeak", result)
+        return (f"vispeak: {result['items']} items from {result['clips']} clips {result['tasks']}"
+                f" -> {run.uri('exports/vispeak.json')}")  # fmt: skip
+    with run.lock():
+        result = runner.submit(write_omnihuman, run, folder, config.export.omnihuman)
+        _record(run, "omnihuman", result)
+    return (f"{format_yield(result)}\n-> {run.uri('exports/omnihuman.jsonl')}, "
+            f"{run.uri('exports/omnihuman_stages.json')}")  # fmt: skip
 
 
 def _record(run: RunDir, fmt: str, result: dict[str, Any]) -> None:

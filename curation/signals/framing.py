@@ -7,13 +7,15 @@ of the frame's height is a close-up, a person box more than twice as tall as wid
 body, anything else human half a body. The clip takes the framing most of its frames with a
 person have; none when no frame has one. A face that large overrides the keypoints. A pose
 counts as a person only with MIN_JOINTS joints in view, both shoulders or both hips among
-them.
+them, spread over MIN_SPREAD of the frame.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+
+import numpy as np
 
 from curation.signals.base import Keypoint
 
@@ -25,6 +27,9 @@ SHOULDERS, HIPS, KNEES, ANKLES = (0, 1), (6, 7), (8, 9), (10, 11)
 # are in view: BlazePose also fits a body to an empty landscape now and then, with most of
 # its joints outside the frame.
 MIN_JOINTS = 4
+# ...and they must span this much of the frame (diagonal of their box; shoulders to hips half
+# as much): in an empty room it also folds a skeleton into one point.
+MIN_SPREAD = 0.05
 
 
 def in_view(point: Keypoint, min_visibility: float) -> bool:
@@ -41,6 +46,16 @@ def body_in_view(
     person = sum(seen) >= MIN_JOINTS and any(
         all(seen[j] for j in pair) for pair in (SHOULDERS, HIPS)
     )
+    if person:
+        xs = [points[j].x for j, s in zip(body, seen, strict=True) if s]
+        ys = [points[j].y for j, s in zip(body, seen, strict=True) if s]
+        person = float(np.hypot(max(xs) - min(xs), max(ys) - min(ys))) >= MIN_SPREAD
+        top = [points[body[j]] for j in SHOULDERS if seen[j]]
+        low = [points[body[j]] for j in HIPS if seen[j]]
+        if person and top and low:  # a torso, not shoulders on top of hips
+            dy = np.mean([p.y for p in low]) - np.mean([p.y for p in top])
+            dx = np.mean([p.x for p in low]) - np.mean([p.x for p in top])
+            person = float(np.hypot(dx, dy)) >= MIN_SPREAD / 2
     return seen if person else [False] * len(body)
 
 

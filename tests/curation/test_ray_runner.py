@@ -119,10 +119,10 @@ def test_a_served_model_streams_with_the_stages_around_it_through_errors_and_han
             "brief_caption.backend.kind=openai", f"brief_caption.backend.base_url={server.url}",
             "brief_caption.backend.model=tiny", "brief_caption.backend.retries=0",
             "brief_caption.backend.timeout_s=2", "brief_caption.attempts=1",
-            # An HTTP client waits, it does not compute: small reservations let the boxes, the signals,
+            # An HTTP client waits, it does not compute: small reservations let the boxes, the signals, the events,
             # the prompts and the captions run at once on two 1-CPU nodes.
             "scenes.resources.cpus=0.5", "cut.resources.cpus=0.5",
-            "boxes.resources.cpus=0.4", "signals.resources.cpus=0.2",
+            "boxes.resources.cpus=0.4", "signals.resources.cpus=0.2", "events.resources.cpus=0.2",
             "brief_caption.prepare.cpus=0.2",
             "brief_caption.resources.cpus=0.2", "brief_caption.backend.concurrency=1",
         )  # fmt: skip

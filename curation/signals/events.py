@@ -1,0 +1,215 @@
+"""Timed visual events from body keypoints and face boxes over time (the events stage).
+
+Per frame (read at `events.fps`) the pose model's 12 body joints (framing.py's order:
+shoulders, elbows, wrists, hips, knees, ankles, left then right) and the largest face. A person
+is present where body_in_view says so; each new appearance after an absence is a new person
+(0, 1, ...). Distances are in shoulder widths, so the rules hold at any size in the frame:
+
+- `raise_hand`: a wrist above its shoulder by 0.3 shoulder widths for `min_gesture_s`;
+  while raised, `wave` when the wrist swings sideways (at least `wave_swings` reversals of
+  0.3 shoulder widths or more), `stop` when it stays put (moves under 0.3) in front of the
+  body (within a shoulder width of its centre line);
+- `point`: an arm held straight (elbow angle over 150 degrees), the wrist a shoulder width or
+  more to the side, not raised, for `min_gesture_s`;
+- `approach`: a face that grows by `approach_growth` (height) within a stretch where it is
+  seen, the person coming up to the camera facing it;
+- `leave`: a person seen for a second or more, then gone for `leave_absent_s` (or to the end);
+  the event spans the last stretch of walking (the body centre moving) before it is gone.
+
+Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
+over the event, or the face detector's score) and the person it belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curation.signals.base import Keypoint
+from curation.signals.framing import body_in_view
+
+SHOULDER, ELBOW, WRIST, HIP = (0, 1), (2, 3), (4, 5), (6, 7)
+RAISE, SWING, STILL = 0.3, 0.3, 0.3  # in shoulder widths
+
+
+@dataclass(frozen=True)
+class EventRules:
+    min_gesture_s: float = 0.6
+    wave_swings: int = 2
+    approach_growth: float = 1.4
+    leave_absent_s: float = 1.0
+    min_visibility: float = 0.5
+
+
+@dataclass
+class Frame:
+    t: float
+    joints: list[Keypoint | None]  # the 12 body joints, None where not in view
+    face: tuple[float, float] | None  # (height, score) of the largest face, normalised
+
+
+def frames_from(
+    times: list[float],
+    poses: list[list[Keypoint]],
+    faces: list[tuple[float, float] | None],
+    body: tuple[int, ...],
+    min_visibility: float,
+) -> list[Frame]:
+    out = []
+    for t, points, face in zip(times, poses, faces, strict=True):
+        seen = body_in_view(points, body, min_visibility) if body else []
+        out.append(
+            Frame(t, [points[j] if s else None for j, s in zip(body, seen, strict=True)], face)
+        )
+    return out
+
+
+def _runs(mask: list[bool]) -> list[tuple[int, int]]:
+    """[start, end) index ranges where mask is True."""
+    runs, start = [], None
+    for i, m in enumerate([*mask, False]):
+        if m and start is None:
+            start = i
+        elif not m and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _width(f: Frame) -> float | None:
+    a, b = f.joints[SHOULDER[0]], f.joints[SHOULDER[1]]
+    return abs(a.x - b.x) if a and b and abs(a.x - b.x) > 1e-3 else None
+
+
+def _event(
+    kind: str, frames: list[Frame], i: int, j: int, person: int, conf: float
+) -> dict[str, Any]:
+    end = frames[j - 1].t if j - 1 < len(frames) else frames[-1].t
+    return {"type": kind, "start_s": round(frames[i].t, 3), "end_s": round(end, 3),
+            "confidence": round(float(conf), 3), "person": person}  # fmt: skip
+
+
+def _visibility(frames: list[Frame], side: int) -> float:
+    vis = [
+        f.joints[k].visibility for f in frames for k in (SHOULDER[side], WRIST[side]) if f.joints[k]
+    ]
+    return float(np.mean(vis)) if vis else 0.0
+
+
+def reversals(x: np.ndarray, h: float) -> int:
+    """Times the series turns back by at least `h` from its last extreme (hysteresis)."""
+    count, direction, extreme = 0, 0, float(x[0])
+    for v in map(float, x[1:]):
+        if direction == 0:
+            if abs(v - extreme) >= h:
+                direction, extreme = (1 if v > extreme else -1), v
+        elif direction * (v - extreme) > 0:
+            extreme = v
+        elif abs(v - extreme) >= h:
+            count, direction, extreme = count + 1, -direction, v
+    return count
+
+
+def hand_events(
+    frames: list[Frame], person: int, rules: EventRules, fps: float
+) -> list[dict[str, Any]]:
+    out = []
+    min_len = max(1, round(rules.min_gesture_s * fps))
+    for side in (0, 1):
+        raised, pointing = [], []
+        for f in frames:
+            s, e, w, width = (f.joints[SHOULDER[side]], f.joints[ELBOW[side]], f.joints[WRIST[side]],
+                              _width(f))  # fmt: skip
+            ok = s is not None and w is not None and width is not None
+            raised.append(ok and (s.y - w.y) / width >= RAISE)
+            straight = False
+            if ok and e is not None:
+                u, v = np.array([s.x - e.x, s.y - e.y]), np.array([w.x - e.x, w.y - e.y])
+                cos = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
+                straight = cos < np.cos(np.radians(150)) and abs(w.x - s.x) / width >= 1.0
+            pointing.append(straight and not raised[-1])
+        for i, j in _runs(raised):
+            if j - i < min_len:
+                continue
+            part = frames[i:j]
+            width = float(np.median([_width(f) for f in part]))
+            x = np.array([f.joints[WRIST[side]].x for f in part]) / width
+            centre = (
+                np.array([(f.joints[SHOULDER[0]].x + f.joints[SHOULDER[1]].x) / 2 for f in part])
+                / width
+            )
+            if reversals(x, SWING) >= rules.wave_swings:
+                kind = "wave"
+            elif np.ptp(x) < STILL and np.all(np.abs(x - centre) <= 1.0):
+                kind = "stop"
+            else:
+                kind = "raise_hand"
+            out.append(_event(kind, frames, i, j, person, _visibility(part, side)))
+        for i, j in _runs(pointing):
+            if j - i >= min_len:
+                out.append(_event("point", frames, i, j, person, _visibility(frames[i:j], side)))
+    return out
+
+
+def approach_events(
+    frames: list[Frame], person: int, rules: EventRules, fps: float
+) -> list[dict[str, Any]]:
+    out = []
+    for i, j in _runs([f.face is not None for f in frames]):
+        heights = np.array([frames[k].face[0] for k in range(i, j)])
+        if len(heights) < 3:
+            continue
+        low = int(np.argmin(heights))
+        high = low + int(np.argmax(heights[low:]))
+        if heights[high] >= rules.approach_growth * heights[low] and high - low >= round(0.5 * fps):
+            score = float(np.mean([frames[k].face[1] for k in range(i + low, i + high + 1)]))
+            out.append(_event("approach", frames, i + low, i + high + 1, person, score))
+    return out
+
+
+def detect_events(frames: list[Frame], fps: float, rules: EventRules) -> list[dict[str, Any]]:
+    """Every event in one clip's frames, in time order."""
+    if not frames:
+        return []
+    present = [any(j is not None for j in f.joints) for f in frames]
+    absent_len = max(1, round(rules.leave_absent_s * fps))
+    # Appearances: runs of presence, bridging gaps shorter than an absence.
+    spans: list[tuple[int, int]] = []
+    for i, j in _runs(present):
+        if spans and i - spans[-1][1] < absent_len:
+            spans[-1] = (spans[-1][0], j)
+        else:
+            spans.append((i, j))
+    events: list[dict[str, Any]] = []
+    for person, (i, j) in enumerate(spans):
+        part = frames[i:j]
+        events += hand_events(part, person, rules, fps)
+        events += approach_events(part, person, rules, fps)
+        # Gone: someone else comes later (spans are at least an absence apart) or nobody does.
+        gone = person < len(spans) - 1 or len(frames) - j >= absent_len
+        if gone and (part[-1].t - part[0].t) >= 1.0:
+            events.append(leave_event(frames, i, j, person))
+    return sorted(events, key=lambda e: (e["start_s"], e["type"]))
+
+
+def _centre(f: Frame) -> np.ndarray | None:
+    pts = [f.joints[k] for k in (*SHOULDER, *HIP) if f.joints[k] is not None]
+    return np.array([np.mean([p.x for p in pts]), np.mean([p.y for p in pts])]) if pts else None
+
+
+def leave_event(frames: list[Frame], i: int, j: int, person: int) -> dict[str, Any]:
+    """From where the person starts walking off (body centre moving 0.1 frame/s or more) to the
+    first frame without them."""
+    start = j - 1
+    while start > i:
+        a, b = _centre(frames[start - 1]), _centre(frames[start])
+        dt = frames[start].t - frames[start - 1].t
+        if a is None or b is None or dt <= 0 or np.linalg.norm(b - a) / dt < 0.1:
+            break
+        start -= 1
+    vis = [p.visibility for f in frames[start:j] for p in f.joints if p is not None]
+    end = frames[j].t if j < len(frames) else frames[-1].t
+    return {"type": "leave", "start_s": round(frames[start].t, 3), "end_s": round(end, 3),
+            "confidence": round(float(np.mean(vis)) if vis else 0.0, 3), "person": person}  # fmt: skip

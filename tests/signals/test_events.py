@@ -1,0 +1,108 @@
+"""Timed visual events: real clips with hand-labelled times (tests/assets/events.json), and
+the gesture rules on made-up keypoint tracks (no licensed footage of waves, stop gestures or
+pointing is in the test media)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import REPO, whole_file_clip
+
+from curation.config_signals import EventsConfig
+from curation.signals.base import Keypoint
+from curation.signals.events import EventRules, Frame, detect_events
+from curation.worker import Worker
+from stages.events import EventsStage
+
+ASSETS = REPO / "tests" / "assets"
+LABELS = json.loads((ASSETS / "events.json").read_text())
+
+
+def on_time(event: dict, label: dict) -> bool:
+    """ViSpeak-Bench's rule for a response at the event's end."""
+    start, end = label["span"]
+    return event["type"] == label["type"] and start - 1 <= event["end_s"] <= end + 2
+
+
+@pytest.fixture(scope="module")
+def stage() -> EventsStage:
+    s = EventsStage(cfg=EventsConfig())
+    s.setup(Worker.local())
+    return s
+
+
+def test_people_leaving_are_found_on_time_and_nothing_else(stage):
+    name = "videos/intel_one-by-one-person-detection.mp4"
+    clip = {**whole_file_clip(ASSETS / name), "end_s": 72.0}  # the first three people
+    events, fps = stage.clip_events(clip)
+    labels = [lab for lab in LABELS[name] if lab["span"][1] <= 72.0]
+    assert fps == 5.0 and len(labels) == 3
+    assert [e["type"] for e in events] == ["leave"] * 3
+    assert all(on_time(e, lab) for e, lab in zip(events, labels, strict=True))
+    assert [e["person"] for e in events] == [0, 1, 2] and all(e["confidence"] > 0.5 for e in events)
+
+
+def test_clips_without_events_have_none(stage):
+    for name in ("videos/derived_talking_obama_910x1136.mp4", "videos/intel_asl_book.mkv",
+                 "videos/moviepy_chaplin.mp4"):  # fmt: skip
+        events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
+        assert events == [], name
+
+
+# --- the rules on made-up tracks (12 joints: shoulders, elbows, wrists, hips, knees, ankles) --
+def body(wrist_r=(0.30, 0.60), elbow_r=(0.32, 0.55), face=None, t=0.0, dx=0.0):
+    """A person facing the camera, shoulders at y 0.4 (0.4 and 0.6 across), right arm free."""
+    pts = [(0.40, 0.40), (0.60, 0.40), elbow_r, (0.62, 0.55), wrist_r, (0.62, 0.70),
+           (0.43, 0.70), (0.57, 0.70), (0.43, 0.85), (0.57, 0.85), (0.43, 0.97), (0.57, 0.97)]  # fmt: skip
+    joints = [Keypoint(x + dx, y, 0.95) for x, y in pts]
+    joints[2], joints[4] = (
+        Keypoint(elbow_r[0] + dx, elbow_r[1], 0.9),
+        Keypoint(wrist_r[0] + dx, wrist_r[1], 0.9),
+    )
+    return Frame(t, joints, face)
+
+
+def track(n, **make):
+    return [body(t=i / 5, **{k: v(i) for k, v in make.items()}) for i in range(n)]
+
+
+RULES = EventRules()
+
+
+def kinds(frames):
+    return [e["type"] for e in detect_events(frames, 5.0, RULES)]
+
+
+def test_gesture_rules_on_keypoint_tracks():
+    waving = track(
+        15, wrist_r=lambda i: (0.30 + 0.08 * np.sin(i * 1.6), 0.25), elbow_r=lambda i: (0.33, 0.33)
+    )
+    assert kinds(waving) == ["wave"]
+    stop = track(10, wrist_r=lambda i: (0.45, 0.30), elbow_r=lambda i: (0.40, 0.40))
+    assert kinds(stop) == ["stop"]
+    raised = track(10, wrist_r=lambda i: (0.10 + 0.02 * i, 0.25), elbow_r=lambda i: (0.25, 0.30))
+    assert kinds(raised) == ["raise_hand"]
+    pointing = track(10, wrist_r=lambda i: (0.05, 0.42), elbow_r=lambda i: (0.22, 0.41))
+    assert kinds(pointing) == ["point"]
+    assert kinds(track(10)) == []  # arms down: nothing
+    brief = track(2, wrist_r=lambda i: (0.45, 0.30), elbow_r=lambda i: (0.40, 0.40)) + track(8)
+    assert kinds(brief) == []  # raised for 0.4 s: shorter than min_gesture_s
+
+
+def test_approach_and_leave_on_tracks():
+    coming = track(12, face=lambda i: (0.10 + 0.02 * i, 0.9))  # the face grows 2.1x
+    (event,) = detect_events(coming, 5.0, RULES)
+    assert event["type"] == "approach" and event["start_s"] == 0.0 and event["confidence"] == 0.9
+    gone = track(10, dx=lambda i: 0.05 * max(0, i - 5)) + [
+        Frame(2.0 + k / 5, [None] * 12, None) for k in range(6)
+    ]
+    (event,) = detect_events(gone, 5.0, RULES)
+    assert (
+        event["type"] == "leave"
+        and event["end_s"] == 2.0
+        and event["start_s"] == pytest.approx(1.0)
+    )
+    back = track(10) + [Frame(2.0 + k / 5, [None] * 12, None) for k in range(3)]  # 0.6 s away
+    assert detect_events(back, 5.0, RULES) == []
