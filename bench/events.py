@@ -1,5 +1,6 @@
 """Benchmark: timed visual events (stages/events.py) on the hand-labelled clips of
-tests/assets/events.json: precision and recall under ViSpeak-Bench's timing rule (a detection
+tests/assets/events.json (two of them made here: a photo zoomed in, a face coming up to the
+camera, and out): precision and recall under ViSpeak-Bench's timing rule (a detection
 of the right type whose end t satisfies start - 1 <= t <= end + 2 of a label, each label
 matched once), and seconds per clip on this machine's CPU.
 
@@ -11,6 +12,8 @@ reading BlazePose's output directly gives.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +38,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(REPO / "tests"))
-    from helpers import whole_file_clip
+    from helpers import whole_file_clip, zoom_clip
 
     import curation.signals.framing as framing
     from curation.config_signals import EventsConfig
@@ -45,6 +48,10 @@ def main() -> None:
     labels = {
         k: v for k, v in json.loads((ASSETS / "events.json").read_text()).items() if k != "about"
     }
+    tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    paths = {k: ASSETS / k for k in labels if not k.startswith("derived:")}
+    paths["derived:zoom_in"] = zoom_clip(tmp / "zoom_in.mp4")
+    paths["derived:zoom_out"] = zoom_clip(tmp / "zoom_out.mp4", zoom_in=False)
     stage = EventsStage(cfg=EventsConfig())
     stage.setup(Worker.local())
     results = {}
@@ -54,7 +61,7 @@ def main() -> None:
         totals = {"tp": 0, "fp": 0, "labels": 0, "seconds": 0.0, "clip_s": 0.0}
         rows = []
         for name, wanted in labels.items():
-            clip = whole_file_clip(ASSETS / name)
+            clip = whole_file_clip(paths[name])
             started = time.perf_counter()
             found, _ = stage.clip_events(clip)
             seconds = time.perf_counter() - started
@@ -69,6 +76,7 @@ def main() -> None:
         print(f"{'clip':<42} {'len s':>6} {'labels':>6} {'found':>6} {'tp':>4} {'fp':>4} {'s':>6}")
         for r in rows:
             print(f"{r[0]:<42} {r[1]:>6.1f} {r[2]:>6} {r[3]:>6} {r[4]:>4} {r[5]:>4} {r[6]:>6.2f}")
+    shutil.rmtree(tmp, ignore_errors=True)
     (p, _), (b, _) = results["pipeline"], results["baseline"]
 
     def pr(t: dict) -> tuple[float, float]:

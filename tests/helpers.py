@@ -125,3 +125,19 @@ def offline_config(tiny_models: dict[str, Path], *overrides: str):
     text = (REPO / "configs" / "curate" / "offline.yaml").read_text()
     profile.write_text(text.replace("models/tiny", str(root)))
     return load_config(profile, ["runner.progress=false", *overrides])
+
+
+def zoom_clip(path: Path, zoom_in: bool = True) -> Path:
+    """The Obama photo zoomed in 1x -> 2x on the face between 1 s and 3 s of a 5-s clip (a
+    face coming up to the camera), or out 2x -> 1x (going back): labelled in events.json."""
+    still = REPO / "tests" / "assets" / "stills" / "face_recognition_obama.jpg"
+    grow = "min(2,1+max(0,on-25)/50)"
+    z = grow if zoom_in else f"3-{grow}"
+    vf = (
+        f"crop=910:1136:0:0,zoompan=z='{z}':x='iw/2-(iw/zoom/2)':y='ih*0.24-(ih/zoom*0.24)'"
+        ":d=1:s=456x568:fps=25"
+    )
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(still), "-vf", vf,
+                    "-frames:v", "125", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)  # fmt: skip
+    return path

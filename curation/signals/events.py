@@ -2,8 +2,8 @@
 
 Per frame (read at `events.fps`) the pose model's 12 body joints (framing.py's order:
 shoulders, elbows, wrists, hips, knees, ankles, left then right) and the largest face. A person
-is present where body_in_view says so; each new appearance after an absence is a new person
-(0, 1, ...). Distances are in shoulder widths, so the rules hold at any size in the frame:
+is present where body_in_view says so or a face is seen; each new appearance after an absence
+is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold at any size in the frame:
 
 - `raise_hand`: a wrist above its shoulder by 0.3 shoulder widths for `min_gesture_s`;
   while raised, `wave` when the wrist swings sideways (at least `wave_swings` reversals of
@@ -162,7 +162,8 @@ def approach_events(
         if len(heights) < 3:
             continue
         low = int(np.argmin(heights))
-        high = low + int(np.argmax(heights[low:]))
+        # It ends where the face first comes within 5% of its largest (it then stays close).
+        high = low + int(np.argmax(heights[low:] >= 0.95 * heights[low:].max()))
         if heights[high] >= rules.approach_growth * heights[low] and high - low >= round(0.5 * fps):
             score = float(np.mean([frames[k].face[1] for k in range(i + low, i + high + 1)]))
             out.append(_event("approach", frames, i + low, i + high + 1, person, score))
@@ -173,7 +174,8 @@ def detect_events(frames: list[Frame], fps: float, rules: EventRules) -> list[di
     """Every event in one clip's frames, in time order."""
     if not frames:
         return []
-    present = [any(j is not None for j in f.joints) for f in frames]
+    # A face is a person too: coming up to the camera, the body leaves the frame first.
+    present = [any(j is not None for j in f.joints) or f.face is not None for f in frames]
     absent_len = max(1, round(rules.leave_absent_s * fps))
     # Appearances: runs of presence, bridging gaps shorter than an absence.
     spans: list[tuple[int, int]] = []

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import REPO, whole_file_clip
+from helpers import REPO, whole_file_clip, zoom_clip
 
 from curation.config_signals import EventsConfig
 from curation.signals.base import Keypoint
@@ -49,6 +49,15 @@ def test_clips_without_events_have_none(stage):
                  "videos/moviepy_chaplin.mp4"):  # fmt: skip
         events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
         assert events == [], name
+
+
+def test_a_face_coming_up_to_the_camera_is_an_approach(stage, tmp_path):
+    (label,) = LABELS["derived:zoom_in"]
+    coming = whole_file_clip(zoom_clip(tmp_path / "in.mp4"))
+    (event,) = stage.clip_events(coming)[0]
+    assert on_time(event, label) and event["confidence"] > 0.5
+    going = whole_file_clip(zoom_clip(tmp_path / "out.mp4", zoom_in=False))
+    assert stage.clip_events(going)[0] == []  # backing away: no approach, and no one leaves
 
 
 # --- the rules on made-up tracks (12 joints: shoulders, elbows, wrists, hips, knees, ankles) --
