@@ -38,6 +38,16 @@ def bundled_model() -> str:
 GAP_S, PAD_S = 1.0, 0.2
 
 
+def import_faster_whisper() -> Any:
+    try:
+        import faster_whisper
+    except ImportError as exc:
+        raise SignalUnavailable(
+            "faster-whisper is not installed (pip install faster-whisper)"
+        ) from exc
+    return faster_whisper
+
+
 def speech_spans(
     segments: list[tuple[float, float]],
     duration_s: float,
@@ -71,12 +81,7 @@ class FasterWhisperAsr:
         if self.config.model == BUNDLED:
             bundled_model()
             return
-        try:
-            import faster_whisper
-        except ImportError as exc:
-            raise SignalUnavailable(
-                "faster-whisper is not installed (pip install faster-whisper)"
-            ) from exc
+        faster_whisper = import_faster_whisper()
         name = self.config.model
         if Path(name).is_dir():
             if not (Path(name) / "model.bin").is_file():
@@ -91,12 +96,7 @@ class FasterWhisperAsr:
     def setup(self, device: str = "cpu") -> None:
         if self._model is not None:
             return
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError as exc:
-            raise SignalUnavailable(
-                "faster-whisper is not installed (pip install faster-whisper)"
-            ) from exc
+        WhisperModel = import_faster_whisper().WhisperModel
         name = bundled_model() if self.config.model == BUNDLED else self.config.model
         kind, _, index = device.partition(":")  # "cuda:1" -> CTranslate2's ("cuda", 1)
         try:
