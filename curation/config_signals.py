@@ -97,6 +97,5 @@ class EventsConfig(Section):
     wave_swings: int = Field(2, ge=1, description="sideways reversals of a raised hand: a wave")
     approach_growth: float = Field(1.4, gt=1, description="a face growing this much: approach")
     leave_absent_s: float = Field(1.0, gt=0, description="a person gone this long has left")
-    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
     batch_size: int = Field(8, ge=1)
     resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
