@@ -86,8 +86,7 @@ def _width(f: Frame) -> float | None:
 def _event(
     kind: str, frames: list[Frame], i: int, j: int, person: int, conf: float
 ) -> dict[str, Any]:
-    end = frames[j - 1].t if j - 1 < len(frames) else frames[-1].t
-    return {"type": kind, "start_s": round(frames[i].t, 3), "end_s": round(end, 3),
+    return {"type": kind, "start_s": round(frames[i].t, 3), "end_s": round(frames[j - 1].t, 3),
             "confidence": round(float(conf), 3), "person": person}  # fmt: skip
 
 
