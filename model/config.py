@@ -48,6 +48,14 @@ PARTS = (
 # Order of the gate's softmax outputs (the released model's: w0·interaction + w1·body + w2·face).
 BRANCHES = ("interaction", "body", "face")
 
+# How text becomes ids and labels (`model.data.conversation` has both):
+# - "project": this project's chat layout, markers as special tokens, the system prompt below;
+# - "humanomni": exactly the released model's rules (its tokenizer's chat template and default
+#   system prompt, markers read as plain text, the newline after <|im_end|> supervised), what
+#   released weights were trained on. `python -m model.convert` sets it.
+COMPAT_MODES = ("project", "humanomni")
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
 
 @dataclass(frozen=True)
 class Component:
@@ -79,8 +87,16 @@ class OmniConfig:
     fast_pool: int = 2
     audio_pool: int = 3
     vision_feature_layer: int = -2
-    # Text the gate sees has at most this many BERT tokens.
-    gate_max_tokens: int = 64
+    # Text the gate sees has at most this many BERT tokens (BERT's own limit, as released).
+    gate_max_tokens: int = 512
+    compat: str = "project"
+    # A system turn before the conversation; None: none (under "humanomni" the chat template
+    # then adds its own default, as the release does).
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+
+    def __post_init__(self) -> None:
+        if self.compat not in COMPAT_MODES:
+            raise ValueError(f"compat must be one of {COMPAT_MODES}, got {self.compat!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

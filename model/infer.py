@@ -17,29 +17,44 @@ from pathlib import Path
 
 import torch
 
-from model.build import build_model
+from model.build import TOWERS, build_model, init_missing
 from model.config import BRANCHES, OmniConfig
 from model.data.errors import SampleError
 from model.data.processor import OmniProcessor
 from model.omni import HumanOmniModel
-from model.train.checkpoint import WEIGHTS, load_stage_parts, stage_parts
+from model.train.checkpoint import load_stage_parts, stage_parts
+from model.weights import has_weights
 
 MODALS = ("video_audio", "video", "audio")
 
 
 def load_checkpoint(
-    checkpoint: str | Path, device: str = "cpu"
+    checkpoint: str | Path, device: str = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[HumanOmniModel, OmniProcessor]:
-    """The model a training stage ended with: pretrained components from their sources, the
-    parts it trained from its checkpoint, the parts it loaded from the earlier checkpoints."""
+    """The model a training stage (or `model.convert`) ended with: the parts it trained from its
+    checkpoint, the parts it loaded from the earlier checkpoints, the pretrained towers it holds
+    neither way from their sources. Parts are built without weights and filled from the files,
+    in `dtype` (default bfloat16 on a GPU, float32 on a CPU)."""
     folder = Path(checkpoint)
-    if not (folder / WEIGHTS).is_file():
-        raise FileNotFoundError(f"{folder} is not a checkpoint (no {WEIGHTS})")
+    if not has_weights(folder):
+        raise FileNotFoundError(f"{folder} is not a checkpoint (no weights)")
+    dtype = dtype or (torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32)
     cfg = OmniConfig.load(folder / "omni_config.json")
     processor = OmniProcessor.from_config(cfg)
-    model = build_model(cfg, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
-    load_stage_parts(model, folder, stage_parts(folder))
-    return model.to(device).eval(), processor
+    parts = stage_parts(folder)
+    model = build_model(
+        cfg,
+        pretrained=[t for t in TOWERS if t not in parts],
+        empty=True,
+        dtype=dtype,
+        token_ids=processor.token_ids,
+        vocab_size=processor.vocab_size,
+    )
+    load_stage_parts(model, folder, parts, dtype=dtype)
+    untrained = init_missing(model)
+    if untrained:
+        print(f"note: {folder} has no weights for {untrained}: they start untrained")
+    return model.to(device=device, dtype=dtype).eval(), processor
 
 
 def ask(

@@ -12,6 +12,9 @@ question. Each text run is tokenised on its own with special tokens split, so te
 can never inject a chat marker or a placeholder; markers and placeholders are inserted as ids.
 The assistant's reply is tokenised apart from its `assistant\n` header, exactly the tokens the
 model must produce when it generates after that header.
+
+That is compat "project". Compat "humanomni" (`model.data.release_chat`) reproduces the
+released model's rules instead, for released weights.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from model.config import (
     AUDIO_END,
     AUDIO_START,
     AUDIO_TOKEN,
+    DEFAULT_SYSTEM_PROMPT,
     IMAGE_TOKEN,
     SPECIAL_TOKENS,
     VIDEO_END,
@@ -32,9 +36,10 @@ from model.config import (
     VIDEO_TOKEN,
 )
 from model.data.errors import SampleError
+from model.data.release_chat import encode_release
 from model.splice import IGNORE_INDEX
 
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+PLACEHOLDERS = (VIDEO_TOKEN, AUDIO_TOKEN, IMAGE_TOKEN)
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 ROLES = {"human": "user", "gpt": "assistant"}
 
@@ -122,15 +127,29 @@ def encode_chat(
     system: str | None = DEFAULT_SYSTEM_PROMPT,
     *,
     add_generation_prompt: bool = False,
+    compat: str = "project",
 ) -> Tokenized:
     """Ids and labels of a conversation: ending with a gpt turn for training, or with a human
-    turn plus the assistant header for generation (`add_generation_prompt`)."""
+    turn plus the assistant header for generation (`add_generation_prompt`). `compat`
+    "humanomni" applies the released model's rules (`model.data.release_chat`)."""
     _check_turns(conversations, "human" if add_generation_prompt else "gpt")
     if IMAGE_TOKEN in conversations[0]["value"]:
         raise SampleError("image_unsupported", "<image> samples are not supported")
     for i, turn in enumerate(conversations[1:], 1):
-        if any(tag in turn["value"] for tag in (VIDEO_TOKEN, AUDIO_TOKEN, IMAGE_TOKEN)):
+        if any(tag in turn["value"] for tag in PLACEHOLDERS):
             raise SampleError("misplaced_media_tag", f"turn {i}: media tags belong in turn 0")
+    return _ENCODERS[compat](list(conversations), tokenizer, system, add_generation_prompt)
+
+
+def _encode_release(conversations, tokenizer, system, add_generation_prompt) -> Tokenized:
+    ids = dict(zip(PLACEHOLDERS, tokenizer.convert_tokens_to_ids(list(PLACEHOLDERS)), strict=True))
+    out = encode_release(
+        conversations, tokenizer, system, ids, add_generation_prompt=add_generation_prompt
+    )
+    return Tokenized(*out)
+
+
+def _encode_project(conversations, tokenizer, system, add_generation_prompt) -> Tokenized:
     enc = _Encoder(tokenizer)
     start, end = enc.special[IM_START], enc.special[IM_END]
     ids: list[int] = []
@@ -156,18 +175,22 @@ def encode_chat(
     return Tokenized(ids, labels)
 
 
+_ENCODERS = {"project": _encode_project, "humanomni": _encode_release}
+
+
 def tokenize_conversation(
     conversations: Conversation,
     tokenizer: Any,
     system: str | None = DEFAULT_SYSTEM_PROMPT,
     max_text_tokens: int = 2048,
+    compat: str = "project",
 ) -> Tokenized:
     """Training ids and labels, cut to `max_text_tokens`. A cut that would lose a placeholder
     (its features would have nowhere to go) or every supervised token raises "too_long"."""
-    out = encode_chat(conversations, tokenizer, system)
+    out = encode_chat(conversations, tokenizer, system, compat=compat)
     if len(out.input_ids) <= max_text_tokens:
         return out
-    placeholders = set(tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS))
+    placeholders = set(tokenizer.convert_tokens_to_ids(list(PLACEHOLDERS)))
     cut_ids, cut_labels = out.input_ids[:max_text_tokens], out.labels[:max_text_tokens]
     if any(t in placeholders for t in out.input_ids[max_text_tokens:]):
         raise SampleError(

@@ -14,12 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from model.config import AUDIO_TOKEN, IMAGE_TOKEN, SPECIAL_TOKENS, VIDEO_TOKEN, OmniConfig
+from model.config import (
+    AUDIO_TOKEN,
+    DEFAULT_SYSTEM_PROMPT,
+    IMAGE_TOKEN,
+    SPECIAL_TOKENS,
+    VIDEO_TOKEN,
+    OmniConfig,
+)
 from model.data.audio import SAMPLE_RATE, audio_features, load_audio, window_seconds
 from model.data.conversation import (
-    DEFAULT_SYSTEM_PROMPT,
     IM_END,
     IM_START,
+    PLACEHOLDERS,
     Conversation,
     Tokenized,
     encode_chat,
@@ -28,11 +35,15 @@ from model.data.conversation import (
 )
 from model.data.frames import load_video_frames, preprocess_frames
 
+# The tokens each compat mode needs as single tokens. The release reads the block markers
+# (<vi_start>, ...) as plain text: under "humanomni" they must not be tokens.
+NEEDED_TOKENS = {"project": SPECIAL_TOKENS, "humanomni": list(PLACEHOLDERS)}
 
-def check_tokenizer(tokenizer: Any, source: str) -> dict[str, int]:
+
+def check_tokenizer(tokenizer: Any, source: str, compat: str = "project") -> dict[str, int]:
     """Ids of the chat markers and the omni placeholders; a clear error if any is missing or
     would be split into several tokens (its feature block would then have no single slot)."""
-    needed = [IM_START, IM_END, *SPECIAL_TOKENS]
+    needed = [IM_START, IM_END, *NEEDED_TOKENS[compat]]
     ids = dict(zip(needed, tokenizer.convert_tokens_to_ids(needed), strict=True))
     unk = tokenizer.unk_token_id
     missing = [
@@ -48,14 +59,22 @@ def check_tokenizer(tokenizer: Any, source: str) -> dict[str, int]:
             "with tokenizer.add_special_tokens({'additional_special_tokens': SPECIAL_TOKENS}), "
             "resize the LLM's embeddings to len(tokenizer), and save both"
         )
+    plain = set(SPECIAL_TOKENS) - set(NEEDED_TOKENS[compat])
+    known = sorted(t for t in plain if t in tokenizer.get_vocab())
+    if known:
+        raise ValueError(
+            f"compat {compat!r} reads {known} as plain text, but the tokenizer at {source} has "
+            "them as tokens (a project tokenizer under the release's rules?)"
+        )
     return ids
 
 
-def with_omni_tokens(tokenizer: Any) -> Any:
-    """Add the omni placeholders and markers a base tokenizer (Qwen2.5's) lacks, always in the
-    same order, so their ids are the same in every process that loads the same tokenizer."""
+def with_omni_tokens(tokenizer: Any, compat: str = "project") -> Any:
+    """Add the omni tokens a base tokenizer (Qwen2.5's, a release's) lacks, always in the same
+    order, so their ids are the same in every process that loads the same tokenizer. Under
+    "humanomni" only the placeholders: their rows are never read (features replace them)."""
     vocab = tokenizer.get_vocab()
-    missing = [t for t in SPECIAL_TOKENS if t not in vocab]
+    missing = [t for t in NEEDED_TOKENS[compat] if t not in vocab]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, False)
     return tokenizer
@@ -79,6 +98,7 @@ class OmniProcessor:
         gate_max_tokens: int,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         source: str = "tokenizer",
+        compat: str = "project",
     ):
         self.tokenizer = tokenizer
         self.gate_tokenizer = gate_tokenizer
@@ -87,7 +107,8 @@ class OmniProcessor:
         self.num_frames = num_frames
         self.gate_max_tokens = gate_max_tokens
         self.system_prompt = system_prompt
-        ids = check_tokenizer(tokenizer, source)
+        self.compat = compat
+        ids = check_tokenizer(tokenizer, source, compat)
         self.video_token_id = ids[VIDEO_TOKEN]
         self.audio_token_id = ids[AUDIO_TOKEN]
         self.image_token_id = ids[IMAGE_TOKEN]
@@ -114,27 +135,26 @@ class OmniProcessor:
         return len(self.tokenizer)
 
     @classmethod
-    def from_config(
-        cls, cfg: OmniConfig, *, system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    ) -> OmniProcessor:
+    def from_config(cls, cfg: OmniConfig) -> OmniProcessor:
         from transformers import AutoTokenizer, WhisperFeatureExtractor
 
         return cls(
-            with_omni_tokens(AutoTokenizer.from_pretrained(cfg.llm.source)),
+            with_omni_tokens(AutoTokenizer.from_pretrained(cfg.llm.source), cfg.compat),
             AutoTokenizer.from_pretrained(cfg.gate_text.source),
             WhisperFeatureExtractor.from_pretrained(cfg.audio.source),
             image_size=image_size_of(cfg),
             num_frames=cfg.num_frames,
             gate_max_tokens=cfg.gate_max_tokens,
-            system_prompt=system_prompt,
+            system_prompt=cfg.system_prompt,
             source=cfg.llm.source,
+            compat=cfg.compat,
         )
 
     # -- text -----------------------------------------------------------------------------
     def tokenize(self, conversations: Conversation, max_text_tokens: int = 2048) -> Tokenized:
         """Training ids and labels (only the assistant replies and their <|im_end|> count)."""
         return tokenize_conversation(
-            conversations, self.tokenizer, self.system_prompt, max_text_tokens
+            conversations, self.tokenizer, self.system_prompt, max_text_tokens, self.compat
         )
 
     def prompt_ids(self, conversations: Conversation | str) -> list[int]:
@@ -143,7 +163,11 @@ class OmniProcessor:
         if isinstance(conversations, str):
             conversations = [{"from": "human", "value": conversations}]
         return encode_chat(
-            conversations, self.tokenizer, self.system_prompt, add_generation_prompt=True
+            conversations,
+            self.tokenizer,
+            self.system_prompt,
+            add_generation_prompt=True,
+            compat=self.compat,
         ).input_ids
 
     def gate_ids(self, conversations: Conversation | str) -> list[int]:

@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from curation.config_base import ConfigError
-from model.train.checkpoint import WEIGHTS, latest_checkpoint, read_trainer_state
+from model.train.checkpoint import latest_checkpoint, read_trainer_state
 from model.train.config import TrainConfig, load_train_config
+from model.weights import has_weights
 
 
 def missing_inputs(configs: list[TrainConfig], run: str) -> list[str]:
@@ -31,7 +32,7 @@ def missing_inputs(configs: list[TrainConfig], run: str) -> list[str]:
                 )
         for init in cfg.init_from:
             folder = Path(init.checkpoint)
-            if not (folder / WEIGHTS).is_file() and folder.resolve() not in coming:
+            if not has_weights(folder) and folder.resolve() not in coming:
                 problems.append(
                     f"{cfg.name}: init_from checkpoint {folder} not found (train its stage first)"
                 )

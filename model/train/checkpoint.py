@@ -1,7 +1,7 @@
 """Checkpoints: parts as safetensors, plus what an exact resume needs.
 
 A checkpoint folder holds
-- `model.safetensors`: the parameters of the parts this stage trained, named as in the model
+- `model.safetensors` (or shards with their index: a converted release): the parameters of the parts this stage trained, named as in the model
   (`face_projector.mlp.0.weight`, `llm.model.layers.0...`); parts it loaded from earlier
   stages stay in those stages' checkpoints (`load_stage_parts` follows `init_from` to them),
   and frozen pretrained towers come from their sources;
@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-WEIGHTS = "model.safetensors"
+from model.weights import WEIGHTS, has_weights, read_tensors, weight_map, weights_metadata
+
 STATE = "trainer_state.json"
 
 
@@ -41,36 +42,56 @@ def save_weights(path: Path, state_dict: dict[str, torch.Tensor], parts: list[st
     save_file(tensors, str(path), metadata={"parts": json.dumps(sorted(parts))})
 
 
-def load_parts(model: nn.Module, checkpoint: str | Path, parts: list[str]) -> list[str]:
-    """Copy the named parts from a checkpoint into `model`; every parameter must be present."""
-    path = Path(checkpoint) / WEIGHTS
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint weights at {path}")
-    saved = part_state(load_file(str(path)), parts)
+def load_parts(
+    model: nn.Module,
+    checkpoint: str | Path,
+    parts: list[str],
+    *,
+    dtype: torch.dtype | None = None,
+) -> list[str]:
+    """Copy the named parts from a checkpoint into `model`; every parameter must be present.
+
+    Tensors are read one at a time. A parameter still on the meta device (a model built without
+    weights) takes the loaded tensor itself, in `dtype` (default: the parameter's)."""
+    folder = Path(checkpoint)
+    if not has_weights(folder):
+        raise FileNotFoundError(f"no checkpoint weights in {folder}")
+    prefixes = tuple(f"{p}." for p in parts)
+    saved = {k for k in weight_map(folder) if k.startswith(prefixes)}
     own = part_state(dict(model.named_parameters()), parts)
-    missing = sorted(set(own) - set(saved))
+    missing = sorted(set(own) - saved)
     if missing:
-        found = sorted({k.split(".")[0] for k in load_file(str(path))})
+        found = sorted({k.split(".")[0] for k in weight_map(folder)})
         raise ValueError(
-            f"{path} lacks {len(missing)} parameters of {parts} (e.g. {missing[0]}); "
+            f"{folder} lacks {len(missing)} parameters of {parts} (e.g. {missing[0]}); "
             f"it holds the parts {found}"
         )
     with torch.no_grad():
-        for name, param in own.items():
-            if saved[name].shape != param.shape:
+        for name, tensor in read_tensors(folder, sorted(own)):
+            param = own[name]
+            if tensor.shape != param.shape:
                 raise ValueError(
-                    f"{path}: {name} has shape {tuple(saved[name].shape)}, "
+                    f"{folder}: {name} has shape {tuple(tensor.shape)}, "
                     f"the model {tuple(param.shape)} (another model size?)"
                 )
-            param.copy_(saved[name].to(param.dtype))
+            if param.is_meta:
+                # A copy in torch's own (aligned) memory: kernels may round differently on
+                # the buffer the file was read into.
+                fresh = tensor.to(dtype or param.dtype, copy=True)
+                _assign(model, name, fresh, param.requires_grad)
+            else:
+                param.copy_(tensor.to(param.dtype))
     return sorted(own)
 
 
-def saved_part_names(checkpoint: str | Path) -> list[str]:
-    from safetensors import safe_open
+def _assign(model: nn.Module, name: str, tensor: torch.Tensor, requires_grad: bool) -> None:
+    owner, _, leaf = name.rpartition(".")
+    module = model.get_submodule(owner)
+    module._parameters[leaf] = nn.Parameter(tensor, requires_grad=requires_grad)
 
-    with safe_open(str(Path(checkpoint) / WEIGHTS), "pt") as fh:
-        return json.loads(fh.metadata()["parts"])
+
+def saved_part_names(checkpoint: str | Path) -> list[str]:
+    return json.loads(weights_metadata(checkpoint)["parts"])
 
 
 def stage_parts(checkpoint: str | Path) -> list[str]:
@@ -82,22 +103,28 @@ def stage_parts(checkpoint: str | Path) -> list[str]:
     return sorted(set(saved_part_names(folder)) | loaded)
 
 
-def load_stage_parts(model: nn.Module, checkpoint: str | Path, parts: list[str]) -> None:
+def load_stage_parts(
+    model: nn.Module,
+    checkpoint: str | Path,
+    parts: list[str],
+    *,
+    dtype: torch.dtype | None = None,
+) -> None:
     """Load `parts` as a stage left them: from its own weights if it trained them, else from
     the earlier checkpoint its `init_from` took them from (followed recursively)."""
     folder = Path(checkpoint)
-    if not (folder / WEIGHTS).is_file():
-        raise FileNotFoundError(f"no checkpoint weights at {folder / WEIGHTS}")
+    if not has_weights(folder):
+        raise FileNotFoundError(f"no checkpoint weights in {folder}")
     own = [p for p in parts if p in saved_part_names(folder)]
     if own:
-        load_parts(model, folder, own)
+        load_parts(model, folder, own, dtype=dtype)
     rest = [p for p in parts if p not in own]
     config = folder / "train_config.json"
     inits = json.loads(config.read_text()).get("init_from", []) if config.is_file() else []
     for init in inits:
         take = [p for p in rest if p in init["parts"]]
         if take:
-            load_stage_parts(model, init["checkpoint"], take)
+            load_stage_parts(model, init["checkpoint"], take, dtype=dtype)
             rest = [p for p in rest if p not in take]
     if rest:
         raise ValueError(
