@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import Any
 
 from curation.config import PipelineConfig
-from curation.instructions.exports import JsonListWriter, sample
+from curation.instructions.exports import JsonListWriter, audio_text_sample, sample
 from curation.instructions.generate import BRANCHES
 from curation.instructions.stage import InstructionsStage
 from curation.rundir import RunDir
@@ -116,7 +116,21 @@ def write_exports(run: RunDir) -> dict[str, Any]:
                 out.close()
             counts[branch] = out.count
         mixed.close()
+    counts["audio_text"] = write_audio_text(run)
     return {"samples": counts, "mixed": mixed.count, "virtual_clips_left_out": virtual}
+
+
+def write_audio_text(run: RunDir) -> int:
+    """exports/audio_text.json: kept clips with a file and a transcript → ASR records."""
+    columns = ["clip_id", "clip_path", "kept", "transcript"]
+    with run.storage.open_output("exports/audio_text.json") as fh:
+        out = JsonListWriter(fh, "audio_text.json")
+        for unit in sorted(run.units(SOURCE_FOLDER)):
+            for row in run.read_unit(SOURCE_FOLDER, unit, columns).to_pylist():
+                if row["kept"] and row["clip_path"] and (row["transcript"] or "").strip():
+                    out.add(audio_text_sample(row["clip_id"], row["clip_path"], row["transcript"]))
+        out.close()
+    return out.count
 
 
 def build_instructions(

@@ -2,7 +2,9 @@
 
 One sample per clip and branch: `{"id", "video", "conversations", "branch"}` where
 `conversations` alternates `{"from": "human"}` and `{"from": "gpt"}` turns, and the first
-human turn starts with `<video>\n`, then `<audio>\n` when the clip has sound. `check_sample`
+human turn starts with `<video>\n`, then `<audio>\n` when the clip has sound. Audio-text
+records for the audio stage (`audio_text.json`) are `{"id", "audio", "conversations"}` with
+the first human turn starting `<audio>\n`: a clip's speech and its transcript. `check_sample`
 is the format check every exported file passes.
 """
 
@@ -24,6 +26,18 @@ def sample(
         prefix = (VIDEO_TAG + (AUDIO_TAG if has_audio else "")) if i == 0 else ""
         turns += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
     return {"id": sample_id, "video": video, "conversations": turns, "branch": branch}
+
+
+ASR_QUESTION = "Transcribe the speech."
+
+
+def audio_text_sample(clip_id: str, audio: str, transcript: str) -> dict[str, Any]:
+    """A speech-recognition record for the audio stage: the clip's sound → its transcript."""
+    turns = [
+        {"from": "human", "value": AUDIO_TAG + ASR_QUESTION},
+        {"from": "gpt", "value": transcript.strip()},
+    ]
+    return {"id": f"{clip_id}-asr", "audio": audio, "conversations": turns}
 
 
 def check_sample(item: Any) -> list[str]:

@@ -3,13 +3,18 @@
 A stage file says which data, which parts train (every other part is frozen), the learning
 rate and steps, and which parts to load from earlier stages' checkpoints by name. Unknown keys
 and bad values fail before any work, naming the field (`optim.lr: ...`).
+
+`{run}` (the curation run trained on, `run`) and `{name}` (the stage's name) in `data.train`,
+`output_dir`, `init_from` checkpoints and `model.base` are replaced when the config is
+validated, so a stage's outputs live under its run (`runs/<run>/<stage>/` by default) and the
+config recorded with a checkpoint names the files it really read.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,6 +35,10 @@ def _known_parts(value: list[str]) -> list[str]:
 
 class ModelSection(Section):
     size: str = Field("tiny", description="a named size: " + ", ".join(SIZES))
+    # A checkpoint folder (a converted release: `python -m model.convert`) whose omni config
+    # (components, shapes, compat) replaces `size`, and whose parts are the starting weights;
+    # `init_from` then replaces parts of it.
+    base: str | None = None
     # For the tiny size: where its random-weight components live (built there when missing).
     tiny_dir: str = "models/tiny/omni"
     # Branch pretraining (stage 1a): only this branch's projector runs, at weight 1 (the gate
@@ -109,8 +118,36 @@ class DistributedSection(Section):
     cpus_per_worker: float = Field(1.0, gt=0)
 
 
+DEFAULT_OUTPUT_DIR = "runs/{run}/{name}"
+
+
+def _resolve(data: dict[str, Any]) -> dict[str, Any]:
+    """`{run}` and `{name}` replaced in every path field of a raw stage config."""
+    run, name = str(data.get("run", "sample")), str(data.get("name", ""))
+
+    def sub(value: Any) -> Any:
+        return (
+            value.replace("{run}", run).replace("{name}", name) if isinstance(value, str) else value
+        )
+
+    data = dict(data)
+    data["output_dir"] = sub(data.get("output_dir", DEFAULT_OUTPUT_DIR))
+    if isinstance(data.get("data"), dict) and isinstance(data["data"].get("train"), list):
+        data["data"] = {**data["data"], "train": [sub(p) for p in data["data"]["train"]]}
+    if isinstance(data.get("init_from"), list):
+        data["init_from"] = [
+            {**i, "checkpoint": sub(i.get("checkpoint"))} if isinstance(i, dict) else i
+            for i in data["init_from"]
+        ]
+    if isinstance(data.get("model"), dict) and "base" in data["model"]:
+        data["model"] = {**data["model"], "base": sub(data["model"]["base"])}
+    return data
+
+
 class TrainConfig(Section):
     name: str
+    # The curation run the data paths name (data_manifests/<run>/...) and the outputs live under.
+    run: str = Field("sample", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     model: ModelSection = ModelSection()
     init_from: list[InitFrom] = []
     trainable: list[str] = Field(min_length=1, description="parts that train; the rest freeze")
@@ -119,12 +156,17 @@ class TrainConfig(Section):
     schedule: ScheduleSection
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     gradient_checkpointing: bool = True
-    output_dir: str = "runs/{name}"
+    output_dir: str = DEFAULT_OUTPUT_DIR
     save_every: int = Field(0, ge=0, description="steps between checkpoints; 0: only at the end")
     log_every: int = Field(1, ge=1)
     tensorboard: bool = True
     seed: int = 0
     distributed: DistributedSection = DistributedSection()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _placeholders(cls, data: Any) -> Any:
+        return _resolve(data) if isinstance(data, dict) else data
 
     @field_validator("trainable")
     @classmethod
@@ -139,7 +181,7 @@ class TrainConfig(Section):
         return self.schedule.micro_batch_size * self.schedule.grad_accum * world_size
 
     def output_path(self) -> Path:
-        return Path(self.output_dir.format(name=self.name))
+        return Path(self.output_dir)
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:

@@ -15,13 +15,13 @@ from model.train.dist import Dist
 from model.train.sampler import StepBatchSampler
 
 
-def training_records(cfg: TrainConfig, run: str) -> list:
+def training_records(cfg: TrainConfig) -> list:
     records = []
-    for pattern in cfg.data.train:
-        path = Path(pattern.format(run=run))
+    for name in cfg.data.train:
+        path = Path(name)
         if not path.exists():
             raise FileNotFoundError(
-                f"{cfg.name}: training data {path} not found (data.train: {pattern!r}, run {run!r})"
+                f"{cfg.name}: training data {path} not found (data.train, run {cfg.run!r})"
             )
         records += load_records(
             path,
@@ -34,11 +34,11 @@ def training_records(cfg: TrainConfig, run: str) -> list:
 
 
 def build_loader(
-    cfg: TrainConfig, omni: OmniConfig, *, run: str, dist: Dist, start_step: int
+    cfg: TrainConfig, omni: OmniConfig, *, dist: Dist, start_step: int
 ) -> tuple[DataLoader, OmniProcessor, int]:
     """The loader from `start_step` on, the processor, and the stage's total steps."""
     processor = OmniProcessor.from_config(omni)
-    records = training_records(cfg, run)
+    records = training_records(cfg)
     dataset = OmniDataset(
         records, processor, max_text_tokens=cfg.data.max_text_tokens, on_error=cfg.data.on_error
     )

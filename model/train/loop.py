@@ -20,7 +20,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 from torch.nn.parallel import DistributedDataParallel
 
-from model.build import build_model
+from model.build import TOWERS, build_model, init_missing
 from model.config import PARTS, OmniConfig
 from model.data.processor import OmniProcessor
 from model.omni import HumanOmniModel
@@ -31,6 +31,7 @@ from model.train import checkpoint as ckpt
 from model.train.config import TrainConfig
 from model.train.data import build_loader
 from model.train.dist import Dist, current, wrap
+from model.train.fingerprint import check_resumable, fingerprint
 from model.train.freeze import set_trainable
 from model.train.metrics import MetricsLogger, gate_stats
 from model.train.optim import build_optimizer, build_scheduler
@@ -51,6 +52,8 @@ class TrainResult:
 
 
 def omni_config_for(cfg: TrainConfig) -> OmniConfig:
+    if cfg.model.base is not None:
+        return OmniConfig.load(Path(cfg.model.base) / "omni_config.json")
     if cfg.model.size == "tiny":
         return omni_tiny(ensure_tiny_components(cfg.model.tiny_dir))
     return SIZES[cfg.model.size]()
@@ -65,7 +68,17 @@ def prepare_model(
     cfg: TrainConfig, omni: OmniConfig, processor: OmniProcessor, resume_from: Path | None
 ) -> HumanOmniModel:
     torch.manual_seed(cfg.seed)  # new modules start identical on every worker
-    model = build_model(omni, token_ids=processor.token_ids, vocab_size=processor.vocab_size)
+    base = ckpt.stage_parts(cfg.model.base) if cfg.model.base is not None else []
+    model = build_model(
+        omni,
+        pretrained=[t for t in TOWERS if t not in base],
+        empty=bool(base),
+        token_ids=processor.token_ids,
+        vocab_size=processor.vocab_size,
+    )
+    if base:  # the base's parts fill the model; parts it lacks start fresh
+        ckpt.load_stage_parts(model, cfg.model.base, base, dtype=torch.float32)
+        init_missing(model)
     for init in cfg.init_from:
         ckpt.load_stage_parts(model, init.checkpoint, init.parts)
     if resume_from is not None:
@@ -104,17 +117,18 @@ def _blank_batch(pad_id: int) -> dict:
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids * 0 - 100}
 
 
-def train(
-    cfg: TrainConfig, *, run: str = "sample", resume: bool = True, stop_at: int | None = None
-) -> TrainResult:
+def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) -> TrainResult:
     """Run (or resume) one stage. `stop_at`: stop after that step with a checkpoint, as a
-    pre-empted job would; a later call resumes there."""
+    pre-empted job would; a later call resumes there. Resuming needs checkpoints of the same
+    config and data (`fingerprint`); others raise CheckpointMismatch."""
     dist = current(cfg.distributed.use_gpu)
     out_dir = cfg.output_path()
     omni = omni_config_for(cfg)
     resume_from = ckpt.latest_checkpoint(out_dir) if resume else None
+    if resume_from is not None:
+        check_resumable(ckpt.read_trainer_state(resume_from), cfg, resume_from)
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
-    loader, processor, steps = build_loader(cfg, omni, run=run, dist=dist, start_step=start)
+    loader, processor, steps = build_loader(cfg, omni, dist=dist, start_step=start)
     model = prepare_model(cfg, omni, processor, resume_from)
     every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
     model.only_branch = cfg.model.branch
@@ -130,7 +144,13 @@ def train(
     engine = wrap(model, dist, cfg.distributed.strategy)
     optimizer = build_optimizer(engine, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, steps)
-    state = {"step": 0, "total_steps": steps, "skipped": {}, "samples": 0}
+    state = {
+        "step": 0,
+        "total_steps": steps,
+        "skipped": {},
+        "samples": 0,
+        "fingerprint": fingerprint(cfg),
+    }
     if resume_from is not None:
         # Rank 0 reads the full optimizer state and broadcasts it (each rank keeps its shard).
         osd = torch.load(resume_from / "optimizer.pt", weights_only=False) if dist.is_main else {}

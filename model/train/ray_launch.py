@@ -24,7 +24,7 @@ def _worker(config: dict[str, Any]) -> None:
 
     os.chdir(config["cwd"])  # relative paths in the stage YAML mean the same on every worker
     cfg = TrainConfig.model_validate(config["cfg"])
-    result = train(cfg, run=config["run"], resume=config["resume"], stop_at=config["stop_at"])
+    result = train(cfg, resume=config["resume"], stop_at=config["stop_at"])
     if ray.train.get_context().get_world_rank() == 0:
         # The driver reads rank 0's result from a file: the checkpoints live on shared storage
         # anyway, and Ray Train keeps reported metrics only alongside Ray checkpoints.
@@ -39,7 +39,7 @@ def _worker(config: dict[str, Any]) -> None:
 
 
 def train_with_ray(
-    cfg: TrainConfig, *, run: str = "sample", resume: bool = True, stop_at: int | None = None
+    cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None
 ) -> TrainResult:
     import ray
     from ray.train import RunConfig, ScalingConfig
@@ -52,7 +52,6 @@ def train_with_ray(
         _worker,
         train_loop_config={
             "cfg": cfg.model_dump(mode="json"),
-            "run": run,
             "resume": resume,
             "stop_at": stop_at,
             "cwd": os.getcwd(),

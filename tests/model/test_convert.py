@@ -127,3 +127,16 @@ def test_unexpected_or_missing_tensors_fail_with_their_name(release, tmp_path, t
     (tmp_path / "notarelease").mkdir()
     (tmp_path / "notarelease" / "config.json").write_text('{"model_type": "qwen2"}')
     assert main([str(tmp_path / "notarelease"), str(tmp_path / "out3")]) == 2
+
+
+def test_a_stage_trains_from_a_converted_release(converted, tiny_dir, tmp_path):
+    from train_fixtures import tiny_stage, write_exports
+
+    from model.train.loop import train
+
+    exports = write_exports(tmp_path / "run")
+    cfg = tiny_stage("stage1_face", tiny_dir, tmp_path, exports, f"model.base={converted}", steps=2)
+    result = train(cfg)
+    assert result.losses and result.model.config.compat == "humanomni"
+    saved = json.loads((cfg.output_path() / "final" / "omni_config.json").read_text())
+    assert saved["compat"] == "humanomni" and saved["gate_max_tokens"] == 512
