@@ -27,7 +27,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
 	bench-boxes bench-scale bench-signals bench-events \
-	train-stage1 train-stage2 train-stage3 model-summary bench-train
+	train-stage1 train-stage2 train-stage3 model-summary bench-train bench-face-crops
 
 help:
 	@echo "make setup                      create .venv and install everything (ffmpeg included)"
@@ -52,6 +52,8 @@ help:
 	@echo "make bench-events               visual events: precision/recall on labelled clips (ViSpeak's timing), s per clip"
 	@echo "make bench-browse               browse summary and a filtered query on a 1M-clip synthetic run"
 	@echo "make bench-train                training tokens/s of the tiny and small model (MFU on a GPU)"
+	@echo "make bench-face-crops           face crops against full frames for the face branch (tiny run)"
+	@echo "bash bench/gpu_check.sh         bf16 training steps at real shapes on one GPU (small + 7B)"
 	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
 	@echo "make lint / make format         ruff"
 
@@ -143,7 +145,7 @@ format:
 	$(PY) -m ruff check --fix .
 
 bench: bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
-	bench-boxes bench-browse bench-train bench-scale
+	bench-boxes bench-browse bench-train bench-scale bench-face-crops
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -174,6 +176,9 @@ bench-browse:
 
 bench-train:
 	$(PY) bench/train.py
+
+bench-face-crops:
+	$(PY) bench/face_crops.py
 
 bench-scale:
 	$(PY) bench/scale.py

@@ -64,8 +64,10 @@ def ask(
     instruction: str,
     modal: str = "video_audio",
     max_new_tokens: int = 128,
+    face_track: list[list[float]] | None = None,
 ) -> tuple[str, dict[str, float] | None]:
-    """The answer, and the branch weights (None without video)."""
+    """The answer, and the branch weights (None without video). With a `face_track` (as the
+    exports carry it) the face branch sees face crops, as under `data.face_crops`."""
     if modal not in MODALS:
         raise ValueError(f"modal must be one of {MODALS}")
     device = next(model.parameters()).device
@@ -76,8 +78,13 @@ def ask(
     media = {}
     if use_video:
         gate = torch.tensor([processor.gate_ids(conversation)], device=device)
+        if face_track:
+            frames, faces = processor.video_and_faces(clip, face_track)
+            media["face_pixel_values"] = faces.unsqueeze(0).to(device)
+        else:
+            frames = processor.video(clip)
         media |= {
-            "pixel_values": processor.video(clip).unsqueeze(0).to(device),
+            "pixel_values": frames.unsqueeze(0).to(device),
             "gate_input_ids": gate,
             "gate_attention_mask": torch.ones_like(gate),
         }

@@ -104,10 +104,11 @@ class HumanOmniModel(nn.Module):
         otherwise it sees the full frames, as in the released model.
         """
         with _maybe_no_grad(self.vision):
-            features = self.vision(pixel_values)
-            face_features = (
-                features if face_pixel_values is None else self.vision(face_pixel_values)
-            )
+            if face_pixel_values is None:
+                features = face_features = self.vision(pixel_values)
+            else:  # one call either way: under FSDP every worker gathers the tower once
+                both = self.vision(torch.cat([pixel_values, face_pixel_values]))
+                features, face_features = both.split(pixel_values.shape[0])
         dtype = self.face_projector.mlp[0].weight.dtype
         features, face_features = features.to(dtype), face_features.to(dtype)
         projectors = {
@@ -145,14 +146,21 @@ class HumanOmniModel(nn.Module):
         """Token ids + media → (inputs_embeds, attention_mask, labels, gate weights)."""
         blocks: dict[int, torch.Tensor] = {}
         weights = None
+        # Idle paths run where the real ones would, so every worker's sharded modules gather
+        # in the same order: video, audio, then the LLM.
+        idle = torch.zeros(())
         if pixel_values is not None:
             if gate_input_ids is None or gate_attention_mask is None:
                 raise ValueError("a video needs the gate's instruction tokens")
             blocks[self._token_id("video")], weights = self.encode_video(
                 pixel_values, gate_input_ids, gate_attention_mask, face_pixel_values
             )
+        elif self.run_every_branch:
+            idle = self._idle_video()
         if audio_features is not None:
             blocks[self._token_id("audio")] = self.encode_audio(audio_features)
+        elif self.run_every_branch:
+            idle = idle.to(self._device) + self._idle_audio()
         placeholders = torch.zeros_like(input_ids, dtype=torch.bool)
         for kind, token in (("video", self.video_token_id), ("audio", self.audio_token_id)):
             if token is None:
@@ -164,26 +172,28 @@ class HumanOmniModel(nn.Module):
         embeds = self.llm.get_input_embeddings()(input_ids.masked_fill(placeholders, 0))
         embeds, mask, labels = splice(embeds, input_ids, attention_mask, labels, blocks)
         if self.run_every_branch:
-            embeds = embeds + self._idle_branches(pixel_values is None, audio_features is None)
+            embeds = embeds + idle.to(embeds.device)
         return embeds, mask, labels, weights
 
-    def _idle_branches(self, video: bool, audio: bool) -> torch.Tensor:
-        """0 × the output of the paths this batch does not use, run on blank inputs."""
-        device = self.llm.get_input_embeddings().weight.device
-        total = torch.zeros((), device=device)
-        if video:
-            size, frames = self.vision.image_size, self.config.num_frames
-            blank = torch.zeros(1, frames, 3, size, size, device=device)
-            ids = torch.zeros(1, 1, dtype=torch.long, device=device)
-            tokens, _ = self.encode_video(blank, ids, torch.ones_like(ids))
-            total = total + tokens.sum() * 0.0
-        if audio:
-            whisper = self.audio_encoder.model.config
-            blank = torch.zeros(
-                1, whisper.num_mel_bins, 2 * whisper.max_source_positions, device=device
-            )
-            total = total + self.encode_audio(blank).sum() * 0.0
-        return total
+    @property
+    def _device(self) -> torch.device:
+        return self.llm.get_input_embeddings().weight.device
+
+    def _idle_video(self) -> torch.Tensor:
+        """0 × the video path's output on a blank clip (a batch without video, under FSDP)."""
+        size, frames = self.vision.image_size, self.config.num_frames
+        blank = torch.zeros(1, frames, 3, size, size, device=self._device)
+        ids = torch.zeros(1, 1, dtype=torch.long, device=self._device)
+        tokens, _ = self.encode_video(blank, ids, torch.ones_like(ids))
+        return tokens.sum() * 0.0
+
+    def _idle_audio(self) -> torch.Tensor:
+        """0 × the audio path's output on blank features (a batch without audio)."""
+        whisper = self.audio_encoder.model.config
+        blank = torch.zeros(
+            1, whisper.num_mel_bins, 2 * whisper.max_source_positions, device=self._device
+        )
+        return self.encode_audio(blank).sum() * 0.0
 
     def _token_id(self, kind: str) -> int:
         token = self.video_token_id if kind == "video" else self.audio_token_id

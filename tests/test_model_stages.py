@@ -121,6 +121,14 @@ def test_offline_profile_runs_every_stage_then_instructions(
     assert check_export(exports / "mixed.json") == [] and len(mixed) == sum(
         state["exports"]["samples"].values()
     )
+    # The audio stage's records: the transcribed speech of every kept clip that has one.
+    asr = json.loads((exports / "audio_text.json").read_text())
+    assert check_export(exports / "audio_text.json") == [] and len(asr) == 1
+    assert asr[0]["audio"] == sample["video"] and state["exports"]["audio_text"] == 1
+    assert asr[0]["conversations"][1]["value"] == talker["transcript"].strip()
+    # Face tracks ride along for the face branch's crops.
+    face = json.loads((exports / "face.json").read_text())
+    assert face and all(len(e) == 5 for e in face[0]["face_track"])
 
     # make export: OmniHuman-1's records, one per kept clip, and the stages' mixtures.
     out = run_cli(

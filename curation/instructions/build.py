@@ -110,14 +110,19 @@ def write_exports(run: RunDir) -> dict[str, Any]:
                             continue
                         item = sample(f"{clip_id}-{branch}", pairs[0]["video"],
                                       pairs[0]["has_audio"], branch,
-                                      [(p["question"], p["answer"]) for p in pairs])  # fmt: skip
+                                      [(p["question"], p["answer"]) for p in pairs],
+                                      pairs[0].get("face_track"))  # fmt: skip
                         out.add(item)
                         mixed.add(item)
                 out.close()
             counts[branch] = out.count
         mixed.close()
-    counts["audio_text"] = write_audio_text(run)
-    return {"samples": counts, "mixed": mixed.count, "virtual_clips_left_out": virtual}
+    return {
+        "samples": counts,
+        "mixed": mixed.count,
+        "audio_text": write_audio_text(run),
+        "virtual_clips_left_out": virtual,
+    }
 
 
 def write_audio_text(run: RunDir) -> int:
@@ -177,6 +182,6 @@ def format_stats(result: dict[str, Any]) -> str:
             if s.get(key):
                 lines.append(f"{'':<12} {key.replace('_', ' ')}: {s[key]}")
     e = result["exports"]
-    lines.append(f"exports: {e['samples']} mixed={e['mixed']} (virtual clips left out: "
-                 f"{e['virtual_clips_left_out']})")  # fmt: skip
+    lines.append(f"exports: {e['samples']} mixed={e['mixed']} audio_text={e['audio_text']} "
+                 f"(virtual clips left out: {e['virtual_clips_left_out']})")  # fmt: skip
     return "\n".join(lines)

@@ -11,7 +11,7 @@ is the format check every exported file passes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,13 +19,38 @@ VIDEO_TAG, AUDIO_TAG = "<video>\n", "<audio>\n"
 
 
 def sample(
-    sample_id: str, video: str, has_audio: bool, branch: str, pairs: list[tuple[str, str]]
+    sample_id: str,
+    video: str,
+    has_audio: bool,
+    branch: str,
+    pairs: list[tuple[str, str]],
+    face_track: list[list[float]] | None = None,
 ) -> dict[str, Any]:
+    """One training sample; `face_track` (the clip's faces over time, `largest_face_track`)
+    lets a trainer crop the face branch's frames (the release's reader ignores the key)."""
     turns = []
     for i, (question, answer) in enumerate(pairs):
         prefix = (VIDEO_TAG + (AUDIO_TAG if has_audio else "")) if i == 0 else ""
         turns += [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
-    return {"id": sample_id, "video": video, "conversations": turns, "branch": branch}
+    item = {"id": sample_id, "video": video, "conversations": turns, "branch": branch}
+    if face_track:
+        item["face_track"] = face_track
+    return item
+
+
+def largest_face_track(boxes: Sequence[dict] | None) -> list[list[float]]:
+    """`[t_s, nx1, ny1, nx2, ny2]` of the largest face of every sampled frame that has one,
+    in time order (what an export's `face_track` holds)."""
+    best: dict[int, dict] = {}
+    for b in boxes or []:
+        if b.get("cls") != "face" or b.get("nx1") is None:
+            continue
+        area = (b["nx2"] - b["nx1"]) * (b["ny2"] - b["ny1"])
+        held = best.get(b["frame"])
+        if held is None or area > (held["nx2"] - held["nx1"]) * (held["ny2"] - held["ny1"]):
+            best[b["frame"]] = b
+    rows = sorted(best.values(), key=lambda b: b["t_s"])
+    return [[round(float(b[k]), 4) for k in ("t_s", "nx1", "ny1", "nx2", "ny2")] for b in rows]
 
 
 ASR_QUESTION = "Transcribe the speech."

@@ -22,6 +22,7 @@ from curation.backends import Generation, Prompt
 from curation.backends.base import check_model_available, prompt_hash
 from curation.config_models import InstructionsConfig
 from curation.embed import CaptionEmbedder, resolve_model
+from curation.instructions.exports import largest_face_track
 from curation.instructions.generate import eligible, facts, stable, template_pairs, unique
 from curation.instructions.llm_questions import ABOUT, grounded, llm_pairs, pairs_schema
 from curation.instructions.speech import speech_pairs, why_not
@@ -41,6 +42,9 @@ PAIRS = pa.schema(
         pa.field("prompt_hash", pa.string()),
         pa.field("video", pa.string()),  # the clip file; null for virtual clips
         pa.field("has_audio", pa.bool_()),
+        # [t_s, nx1, ny1, nx2, ny2] of the clip's largest face per sampled frame (exports'
+        # face_track: the face crops a trainer can give the face branch); [] without faces
+        pa.field("face_track", pa.list_(pa.list_(pa.float32(), 5))),
     ]
 )
 
@@ -169,6 +173,7 @@ class InstructionsStage(ModelStage):
         rows = []
         for position, clip in enumerate(chosen):
             cid = clip["clip_id"]
+            track = largest_face_track(clip.get("boxes"))
             if self.branch in self.signal_branches:
                 pairs = speech_pairs(clip)
             else:
@@ -180,7 +185,7 @@ class InstructionsStage(ModelStage):
                 if pair.kind == "closed":
                     letters[pair.answer[1]] += 1
                 rows.append({**pair.row(), "clip_id": cid, "branch": self.branch, "turn": turn,
-                             "video": clip.get("clip_path"),
+                             "video": clip.get("clip_path"), "face_track": track,
                              "has_audio": bool(clip.get("has_audio"))})  # fmt: skip
         extra = {"eligible_clips": len(chosen), "kinds": dict(kinds),
                  "closed_answer_letters": dict(letters),

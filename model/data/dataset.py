@@ -39,6 +39,7 @@ class Sample:
     pixel_values: torch.Tensor | None  # (T, 3, S, S) float32
     audio_features: torch.Tensor | None  # (n_mels, frames) float32
     gate_input_ids: torch.Tensor | None  # (Lg,) long; with the video only
+    face_pixel_values: torch.Tensor | None = None  # (T, 3, S, S): face crops of the frames
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class OmniDataset(Dataset):
         processor: OmniProcessor,
         max_text_tokens: int = 2048,
         on_error: Literal["skip", "fail"] = "skip",
+        face_crops: bool = False,
     ):
         if on_error not in ("skip", "fail"):
             raise ValueError(f"on_error must be 'skip' or 'fail', got {on_error!r}")
@@ -66,6 +68,8 @@ class OmniDataset(Dataset):
         self.processor = processor
         self.max_text_tokens = max_text_tokens
         self.on_error = on_error
+        # The face branch sees crops of the record's face_track where it has one.
+        self.face_crops = face_crops
 
     def __len__(self) -> int:
         return len(self.records)
@@ -93,11 +97,14 @@ class OmniDataset(Dataset):
                 f"{n_video} <video> and {n_audio} <audio> tokens for video={record.video!r}, "
                 f"audio={record.audio_source!r}",
             )
-        pixel_values = gate = features = None
+        pixel_values = gate = features = faces = None
         if record.video is not None:
             if not _exists(record.video):
                 raise SampleError("missing_video", f"{record.video} does not exist")
-            pixel_values = p.video(record.video)
+            if self.face_crops and record.face_track:
+                pixel_values, faces = p.video_and_faces(record.video, record.face_track)
+            else:
+                pixel_values = p.video(record.video)
             gate = torch.tensor(p.gate_ids(record.conversations), dtype=torch.long)
         source = record.audio_source
         if source is not None:
@@ -111,6 +118,7 @@ class OmniDataset(Dataset):
             pixel_values,
             features,
             gate,
+            faces,
         )
 
     @property
@@ -136,7 +144,8 @@ def collate(items: Sequence[Sample | Skipped], pad_id: int, gate_pad_id: int = 0
     """A batch. Keys (B samples after skipping, Nv videos, Na audios, all right-padded):
 
     input_ids (B, L) long, pad_id-padded; attention_mask (B, L) long; labels (B, L) long,
-    IGNORE_INDEX-padded; pixel_values (Nv, T, 3, S, S) float or None; audio_features
+    IGNORE_INDEX-padded; pixel_values (Nv, T, 3, S, S) float or None; face_pixel_values
+    (Nv, T, 3, S, S) float or None (face crops, full frames for a video without); audio_features
     (Na, n_mels, frames) float or None; gate_input_ids / gate_attention_mask (Nv, Lg) long or
     None; sample_ids list[str] (B); skipped list[(id, reason)]; empty bool.
 
@@ -152,11 +161,16 @@ def collate(items: Sequence[Sample | Skipped], pad_id: int, gate_pad_id: int = 0
     videos = [s for s in samples if s.pixel_values is not None]
     audios = [s.audio_features for s in samples if s.audio_features is not None]
     gates = [s.gate_input_ids for s in videos]
+    # With crops for some videos, the others' face branch sees their full frames.
+    crops = any(s.face_pixel_values is not None for s in videos)
+    faces = [s.face_pixel_values if s.face_pixel_values is not None else s.pixel_values
+             for s in videos]  # fmt: skip
     return {
         "input_ids": _pad(ids, pad_id),
         "attention_mask": _mask(ids),
         "labels": _pad([s.labels for s in samples], IGNORE_INDEX),
         "pixel_values": torch.stack([s.pixel_values for s in videos]) if videos else None,
+        "face_pixel_values": torch.stack(faces) if crops else None,
         "audio_features": torch.stack(audios) if audios else None,
         "gate_input_ids": _pad(gates, gate_pad_id) if videos else None,
         "gate_attention_mask": _mask(gates) if videos else None,

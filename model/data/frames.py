@@ -55,6 +55,17 @@ def load_video_frames(
     `short_side` shrinks frames while decoding (the processor passes the vision tower's image
     size). Raises SampleError.
     """
+    return load_timed_frames(path, num_frames, short_side=short_side, timeout_s=timeout_s)[0]
+
+
+def load_timed_frames(
+    path: str,
+    num_frames: int,
+    *,
+    short_side: int | None = None,
+    timeout_s: float = 300.0,
+) -> tuple[np.ndarray, list[float]]:
+    """`load_video_frames` and each frame's time in the file, seconds (index / frame rate)."""
     if "://" not in path and not os.path.exists(path):
         raise SampleError("missing_video", f"{path} does not exist")
     try:
@@ -72,8 +83,10 @@ def load_video_frames(
         raise SampleError("video_decode_error", f"{path}: {stream.error}")
     if not decoded:
         raise SampleError("no_frames", f"{path}: no frame decoded")
-    picked = [decoded[i][:, :, ::-1] for i in uniform_frame_indices(len(decoded), num_frames)]
-    return np.ascontiguousarray(np.stack(picked))  # BGR (ffmpeg's rawvideo) -> RGB
+    indices = uniform_frame_indices(len(decoded), num_frames)
+    picked = [decoded[i][:, :, ::-1] for i in indices]  # BGR (ffmpeg's rawvideo) -> RGB
+    fps = info.fps or 25.0
+    return np.ascontiguousarray(np.stack(picked)), [i / fps for i in indices]
 
 
 def preprocess_frames(

@@ -33,7 +33,8 @@ from model.data.conversation import (
     gate_text,
     tokenize_conversation,
 )
-from model.data.frames import load_video_frames, preprocess_frames
+from model.data.faces import face_crops
+from model.data.frames import load_timed_frames, load_video_frames, preprocess_frames
 
 # The tokens each compat mode needs as single tokens. The release reads the block markers
 # (<vi_start>, ...) as plain text: under "humanomni" they must not be tokens.
@@ -187,6 +188,16 @@ class OmniProcessor:
     def video(self, path: str) -> torch.Tensor:
         """A clip file → pixel values (num_frames, 3, S, S)."""
         return self.frames(load_video_frames(path, self.num_frames, short_side=self.image_size))
+
+    def video_and_faces(
+        self, path: str, face_track: Sequence[Sequence[float]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A clip file → pixel values of its frames and of the face crops of the same frames
+        (`model.data.faces`), each (num_frames, 3, S, S). Decoded at twice the tower's size,
+        so a face that fills a quarter of the frame is not upscaled."""
+        frames, times = load_timed_frames(path, self.num_frames, short_side=2 * self.image_size)
+        crops = [self.frames(crop[None]) for crop in face_crops(frames, times, face_track)]
+        return self.frames(frames), torch.cat(crops)
 
     def waveform_features(self, waveform: np.ndarray) -> torch.Tensor:
         """16 kHz mono samples → log-mel features (n_mels, frames)."""

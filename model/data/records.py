@@ -44,6 +44,9 @@ class Record:
     use_audio: bool  # the first human turn has <audio>: the audio comes from `audio_source`
     conversations: list[dict[str, str]]
     branch: str | None = None
+    # [t_s, nx1, ny1, nx2, ny2] per sampled frame of the clip's largest face (exports'
+    # face_track); empty when the export has none
+    face_track: tuple[tuple[float, ...], ...] = ()
 
     @property
     def audio_source(self) -> str | None:
@@ -116,7 +119,20 @@ def record_from_item(
         use_audio=AUDIO_TOKEN in turns[0]["value"],
         conversations=turns,
         branch=item.get("branch") or (None if video else "audio"),
+        face_track=_face_track(item.get("face_track"), where),
     )
+
+
+def _face_track(value: Any, where: str) -> tuple[tuple[float, ...], ...]:
+    if value is None:
+        return ()
+    ok = isinstance(value, list) and all(
+        isinstance(e, list) and len(e) == 5 and all(isinstance(x, (int, float)) for x in e)
+        for e in value
+    )
+    if not ok:
+        raise RecordError(f"{where}: face_track must be a list of [t_s, nx1, ny1, nx2, ny2]")
+    return tuple(tuple(float(x) for x in e) for e in value)
 
 
 def _files(source: Path) -> list[Path]:

@@ -6,8 +6,12 @@ A checkpoint folder holds
   stages stay in those stages' checkpoints (`load_stage_parts` follows `init_from` to them),
   and frozen pretrained towers come from their sources;
 - `omni_config.json` and `train_config.json`: what built the model and what trained it;
-- `optimizer.pt`, `scheduler.pt`, `rng.pt` and `trainer_state.json` (step, counters): resuming
-  from them continues the same loss curve.
+- `optimizer/`: the optimizer state as torch.distributed.checkpoint writes it, each worker its
+  own shard (nothing is gathered), and `scheduler.pt`, `rng.pt` and `trainer_state.json`
+  (step, counters, fingerprint): resuming from them continues the same loss curve.
+The weights are gathered one tensor at a time and written in shards of at most
+`SHARD_BYTES` by rank 0, so the host memory a checkpoint takes does not grow with the model
+or the number of workers.
 A later stage loads parts by name (`init_from`), so stage 1's projectors load into stage 3.
 """
 
@@ -17,15 +21,15 @@ import json
 import os
 import random
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
-from model.weights import WEIGHTS, has_weights, read_tensors, weight_map, weights_metadata
+from model.weights import has_weights, read_tensors, weight_map, weights_metadata, write_shards
 
 STATE = "trainer_state.json"
 
@@ -33,13 +37,6 @@ STATE = "trainer_state.json"
 def part_state(state_dict: dict[str, torch.Tensor], parts: list[str]) -> dict[str, torch.Tensor]:
     prefixes = tuple(f"{p}." for p in parts)
     return {k: v for k, v in state_dict.items() if k.startswith(prefixes)}
-
-
-def save_weights(path: Path, state_dict: dict[str, torch.Tensor], parts: list[str]) -> None:
-    tensors = {
-        k: v.detach().to("cpu").contiguous() for k, v in part_state(state_dict, parts).items()
-    }
-    save_file(tensors, str(path), metadata={"parts": json.dumps(sorted(parts))})
 
 
 def load_parts(
@@ -152,23 +149,71 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_checkpoint(
+SHARD_BYTES = 2 << 30  # 2 GiB of weights per file
+OPTIMIZER = "optimizer"
+
+
+def gathered_parts(
+    model: nn.Module, parts: list[str], is_main: bool, max_bytes: int = SHARD_BYTES
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The parameters of `parts` as whole CPU tensors, in groups of at most `max_bytes` (on
+    rank 0; other ranks get empty groups). Every rank must run it to the end: a sharded
+    parameter is gathered by all of them together."""
+    from torch.distributed.tensor import DTensor
+
+    prefixes = tuple(f"{p}." for p in parts)
+    group: dict[str, torch.Tensor] = {}
+    size, yielded = 0, False
+    for name, param in model.named_parameters():
+        if not name.startswith(prefixes):
+            continue
+        full = param.full_tensor() if isinstance(param, DTensor) else param
+        if is_main:
+            group[name] = full.detach().to("cpu").contiguous()
+            size += full.numel() * full.element_size()
+        if size >= max_bytes:
+            yield group
+            group, size, yielded = {}, 0, True
+    if group or not yielded:
+        yield group
+
+
+def save_checkpoint(
     folder: Path,
     *,
-    model_state: dict[str, torch.Tensor],
+    model: nn.Module,
+    engine: nn.Module,
+    optimizer: torch.optim.Optimizer,
     parts: list[str],
-    optimizer_state: dict[str, Any],
+    is_main: bool,
+    barrier: Callable[[], None],
     scheduler_state: dict[str, Any],
     trainer_state: dict[str, Any],
     omni_config: dict[str, Any],
     train_config: dict[str, Any],
 ) -> Path:
-    """Write to a temporary folder, then rename: a checkpoint is complete or absent."""
+    """Every rank calls it. Written to a temporary folder, then renamed: a checkpoint is
+    complete or absent."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
     tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_weights(tmp / WEIGHTS, model_state, parts)
-    torch.save(optimizer_state, tmp / "optimizer.pt")
+    if is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    barrier()
+    dcp.save(
+        {"optimizer": get_optimizer_state_dict(engine, optimizer)},
+        checkpoint_id=str(tmp / OPTIMIZER),
+        no_dist=not _distributed(),
+    )
+    groups = gathered_parts(model, parts, is_main)
+    if not is_main:
+        for _ in groups:  # the gathers need every rank
+            pass
+        barrier()
+        return folder
+    write_shards(tmp, groups, {"parts": json.dumps(sorted(parts))})
     torch.save(scheduler_state, tmp / "scheduler.pt")
     torch.save(rng_state(), tmp / "rng.pt")
     (tmp / STATE).write_text(json.dumps(trainer_state, indent=2) + "\n")
@@ -177,7 +222,27 @@ def write_checkpoint(
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
+    barrier()
     return folder
+
+
+def _distributed() -> bool:
+    import torch.distributed as torch_dist
+
+    return torch_dist.is_available() and torch_dist.is_initialized()
+
+
+def load_optimizer(engine: nn.Module, optimizer: torch.optim.Optimizer, folder: Path) -> None:
+    """Each rank reads its shard of the optimizer state `save_checkpoint` wrote."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (
+        get_optimizer_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    state = {"optimizer": get_optimizer_state_dict(engine, optimizer)}
+    dcp.load(state, checkpoint_id=str(folder / OPTIMIZER), no_dist=not _distributed())
+    set_optimizer_state_dict(engine, optimizer, state["optimizer"])
 
 
 def mark_final(folder: Path) -> Path:

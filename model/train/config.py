@@ -74,6 +74,9 @@ class DataSection(Section):
     # Stage 3: a copy without audio of this fraction of clips that have audio (1.0: every one).
     drop_audio_rate: float = Field(0.0, ge=0, le=1)
     max_text_tokens: int = Field(2048, ge=16)
+    # The face branch sees face crops from the curated face boxes (the exports' face_track)
+    # instead of the full frames (as released); a clip without faces keeps its full frames.
+    face_crops: bool = False
     on_error: Literal["skip", "fail"] = "skip"
     num_workers: int = Field(2, ge=0)
     shuffle: bool = True

@@ -40,7 +40,11 @@ def build_loader(
     processor = OmniProcessor.from_config(omni)
     records = training_records(cfg)
     dataset = OmniDataset(
-        records, processor, max_text_tokens=cfg.data.max_text_tokens, on_error=cfg.data.on_error
+        records,
+        processor,
+        max_text_tokens=cfg.data.max_text_tokens,
+        on_error=cfg.data.on_error,
+        face_crops=cfg.data.face_crops,
     )
     steps = cfg.schedule.total_steps(len(dataset), cfg.global_batch(dist.world_size))
     sampler = StepBatchSampler(

@@ -13,32 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_state_dict,
-    set_optimizer_state_dict,
-)
 from torch.nn.parallel import DistributedDataParallel
 
-from model.build import TOWERS, build_model, init_missing
-from model.config import PARTS, OmniConfig
-from model.data.processor import OmniProcessor
 from model.omni import HumanOmniModel
-from model.sizes import SIZES, omni_tiny
 from model.splice import IGNORE_INDEX
-from model.tiny import ensure_tiny_components
 from model.train import checkpoint as ckpt
 from model.train.config import TrainConfig
 from model.train.data import build_loader
 from model.train.dist import Dist, current, wrap
 from model.train.fingerprint import check_resumable, fingerprint
-from model.train.freeze import set_trainable
 from model.train.metrics import MetricsLogger, gate_stats
 from model.train.optim import build_optimizer, build_scheduler
+from model.train.prepare import omni_config_for, prepare_model, prepare_sharded, saved_parts
 
-# Gathered whole to rank 0's CPU, then only the trained parts are written. (Skipping frozen
-# parameters in the gather, `ignore_frozen_params`, fails under FSDP in this torch version.)
-_FULL = StateDictOptions(full_state_dict=True, cpu_offload=True)
+__all__ = ["TrainResult", "omni_config_for", "prepare_model", "train"]
 
 
 @dataclass
@@ -51,45 +39,12 @@ class TrainResult:
     model: HumanOmniModel | None = None  # the trained model (unwrapped), for callers in-process
 
 
-def omni_config_for(cfg: TrainConfig) -> OmniConfig:
-    if cfg.model.base is not None:
-        return OmniConfig.load(Path(cfg.model.base) / "omni_config.json")
-    if cfg.model.size == "tiny":
-        return omni_tiny(ensure_tiny_components(cfg.model.tiny_dir))
-    return SIZES[cfg.model.size]()
-
-
-def saved_parts(cfg: TrainConfig) -> list[str]:
-    """What a checkpoint of this stage holds: the parts it trains."""
-    return [p for p in PARTS if p in cfg.trainable]
-
-
-def prepare_model(
-    cfg: TrainConfig, omni: OmniConfig, processor: OmniProcessor, resume_from: Path | None
-) -> HumanOmniModel:
-    torch.manual_seed(cfg.seed)  # new modules start identical on every worker
-    base = ckpt.stage_parts(cfg.model.base) if cfg.model.base is not None else []
-    model = build_model(
-        omni,
-        pretrained=[t for t in TOWERS if t not in base],
-        empty=bool(base),
-        token_ids=processor.token_ids,
-        vocab_size=processor.vocab_size,
-    )
-    if base:  # the base's parts fill the model; parts it lacks start fresh
-        ckpt.load_stage_parts(model, cfg.model.base, base, dtype=torch.float32)
-        init_missing(model)
-    for init in cfg.init_from:
-        ckpt.load_stage_parts(model, init.checkpoint, init.parts)
-    if resume_from is not None:
-        ckpt.load_parts(model, resume_from, saved_parts(cfg))
-    set_trainable(model, cfg.trainable)
-    return model
+def _bf16(cfg: TrainConfig, dist: Dist) -> bool:
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and dist.device.type == "cuda")
 
 
 def _precision(cfg: TrainConfig, dist: Dist) -> contextlib.AbstractContextManager:
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dist.device.type == "cuda")
-    if not bf16:
+    if not _bf16(cfg, dist):
         return contextlib.nullcontext()
     return torch.autocast(device_type=dist.device.type, dtype=torch.bfloat16)
 
@@ -103,6 +58,7 @@ _MODEL_KEYS = (
     "attention_mask",
     "labels",
     "pixel_values",
+    "face_pixel_values",
     "audio_features",
     "gate_input_ids",
     "gate_attention_mask",
@@ -129,12 +85,14 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
         check_resumable(ckpt.read_trainer_state(resume_from), cfg, resume_from)
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
     loader, processor, steps = build_loader(cfg, omni, dist=dist, start_step=start)
-    model = prepare_model(cfg, omni, processor, resume_from)
     every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
+    if every_branch:
+        model = prepare_sharded(cfg, omni, processor, resume_from, dist, _bf16(cfg, dist))
+    else:
+        model = prepare_model(cfg, omni, processor, resume_from).to(dist.device)
     model.only_branch = cfg.model.branch
     if cfg.gradient_checkpointing:
         model.llm.gradient_checkpointing_enable({"use_reentrant": False})
-    model.to(dist.device)
     model.train()
     # Frozen towers run as at inference (BERT has dropout). A frozen LLM stays in training
     # mode: transformers checkpoints only in training mode, and Qwen2.5 has no dropout.
@@ -152,10 +110,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
         "fingerprint": fingerprint(cfg),
     }
     if resume_from is not None:
-        # Rank 0 reads the full optimizer state and broadcasts it (each rank keeps its shard).
-        osd = torch.load(resume_from / "optimizer.pt", weights_only=False) if dist.is_main else {}
-        options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=dist.distributed)
-        set_optimizer_state_dict(engine, optimizer, osd, options=options)
+        ckpt.load_optimizer(engine, optimizer, resume_from)  # each rank reads its shard
         scheduler.load_state_dict(torch.load(resume_from / "scheduler.pt", weights_only=False))
         ckpt.set_rng_state(torch.load(resume_from / "rng.pt", weights_only=False))
         state = ckpt.read_trainer_state(resume_from)
@@ -214,7 +169,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
             metrics |= {"skipped": sum(state["skipped"].values())}
             logger.log(step + 1, metrics)
         if step + 1 == last or (cfg.save_every and (step + 1) % cfg.save_every == 0):
-            result.checkpoint = _save(engine, optimizer, scheduler, cfg, omni, state, dist)
+            result.checkpoint = _save(model, engine, optimizer, scheduler, cfg, omni, state, dist)
     logger.close()
     result.skipped = dict(state["skipped"])
     result.tokens_per_s = total_tokens / total_time if total_time else 0.0
@@ -225,29 +180,33 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
 
 
 def _clip(engine: torch.nn.Module, cfg: TrainConfig) -> float:
-    params = [p for p in engine.parameters() if p.requires_grad]
-    if cfg.optim.max_grad_norm is None:
-        norms = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-        return float(torch.stack(norms).norm()) if norms else 0.0
-    if hasattr(engine, "clip_grad_norm_"):  # FSDP computes the norm over all shards
-        return float(engine.clip_grad_norm_(cfg.optim.max_grad_norm))
-    return float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.max_grad_norm))
+    """Clip to `max_grad_norm` (none: only measure); the norm is over every worker's shard."""
+    from torch.distributed.tensor import DTensor
+
+    params = [p for p in engine.parameters() if p.requires_grad and p.grad is not None]
+    if not params:
+        return 0.0
+    limit = cfg.optim.max_grad_norm if cfg.optim.max_grad_norm is not None else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(params, limit)
+    return float(norm.full_tensor() if isinstance(norm, DTensor) else norm)
 
 
-def _save(engine, optimizer, scheduler, cfg, omni, state, dist) -> Path:
-    model_state, optim_state = get_state_dict(engine, optimizer, options=_FULL)
+def _save(model, engine, optimizer, scheduler, cfg, omni, state, dist) -> Path:
     folder = cfg.output_path() / "checkpoints" / f"step-{state['step']:07d}"
+    ckpt.save_checkpoint(
+        folder,
+        model=model,
+        engine=engine,
+        optimizer=optimizer,
+        parts=saved_parts(cfg),
+        is_main=dist.is_main,
+        barrier=dist.barrier,
+        scheduler_state=scheduler.state_dict(),
+        trainer_state=state,
+        omni_config=omni.to_dict(),
+        train_config=cfg.model_dump(mode="json"),
+    )
     if dist.is_main:
-        ckpt.write_checkpoint(
-            folder,
-            model_state=model_state,
-            parts=saved_parts(cfg),
-            optimizer_state=optim_state,
-            scheduler_state=scheduler.state_dict(),
-            trainer_state=state,
-            omni_config=omni.to_dict(),
-            train_config=cfg.model_dump(mode="json"),
-        )
         print(f"checkpoint: {folder}", flush=True)
         if state["step"] == state["total_steps"]:
             ckpt.mark_final(folder)
