@@ -1,6 +1,6 @@
 """Face crops against full frames for the face branch, on a tiny training run.
 
-    python bench/face_crops.py [--clips 32] [--steps 40] [--seeds 2]
+    python bench/face_crops.py [--clips 48] [--steps 60] [--seeds 2] [--lr 5e-3]
 
 A synthetic task where only the face answers, in real video files: each clip is noise of a
 random brightness (a distractor) with a small "face" square (a fifth of the frame's width,
@@ -119,8 +119,8 @@ def run(train_file, held_out, crops: bool, steps: int, lr: float, seed: int, out
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--clips", type=int, default=48)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--tiny-dir", default="models/tiny/omni")

@@ -191,6 +191,7 @@ def save_checkpoint(
     trainer_state: dict[str, Any],
     omni_config: dict[str, Any],
     train_config: dict[str, Any],
+    max_shard_bytes: int = SHARD_BYTES,
 ) -> Path:
     """Every rank calls it. Written to a temporary folder, then renamed: a checkpoint is
     complete or absent."""
@@ -207,7 +208,7 @@ def save_checkpoint(
         checkpoint_id=str(tmp / OPTIMIZER),
         no_dist=not _distributed(),
     )
-    groups = gathered_parts(model, parts, is_main)
+    groups = gathered_parts(model, parts, is_main, max_shard_bytes)
     if not is_main:
         for _ in groups:  # the gathers need every rank
             pass

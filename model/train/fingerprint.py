@@ -65,9 +65,12 @@ def differences(saved: dict[str, Any] | None, current: dict[str, Any]) -> list[s
     return out
 
 
-def check_resumable(state: dict[str, Any], cfg: TrainConfig, folder: Path) -> None:
-    """Raise CheckpointMismatch naming what differs, unless `folder` was trained like `cfg`."""
-    diff = differences(state.get("fingerprint"), fingerprint(cfg))
+def check_resumable(
+    state: dict[str, Any], cfg: TrainConfig, folder: Path, current: dict[str, Any] | None = None
+) -> None:
+    """Raise CheckpointMismatch naming what differs, unless `folder` was trained like `cfg`
+    (`current`: its fingerprint, when already computed)."""
+    diff = differences(state.get("fingerprint"), current or fingerprint(cfg))
     if diff:
         shown = ", ".join(diff[:6]) + (f" and {len(diff) - 6} more" if len(diff) > 6 else "")
         raise CheckpointMismatch(

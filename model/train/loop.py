@@ -81,8 +81,9 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
     out_dir = cfg.output_path()
     omni = omni_config_for(cfg)
     resume_from = ckpt.latest_checkpoint(out_dir) if resume else None
+    trained_on = fingerprint(cfg)  # the data files' hashes: computed once
     if resume_from is not None:
-        check_resumable(ckpt.read_trainer_state(resume_from), cfg, resume_from)
+        check_resumable(ckpt.read_trainer_state(resume_from), cfg, resume_from, trained_on)
     start = ckpt.read_trainer_state(resume_from)["step"] if resume_from else 0
     loader, processor, steps = build_loader(cfg, omni, dist=dist, start_step=start)
     every_branch = cfg.distributed.strategy == "fsdp" and dist.distributed
@@ -107,7 +108,7 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
         "total_steps": steps,
         "skipped": {},
         "samples": 0,
-        "fingerprint": fingerprint(cfg),
+        "fingerprint": trained_on,
     }
     if resume_from is not None:
         ckpt.load_optimizer(engine, optimizer, resume_from)  # each rank reads its shard
