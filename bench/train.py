@@ -38,8 +38,16 @@ def main() -> None:
     device = torch.device(args.device)
     configs = {"tiny": lambda: omni_tiny(ensure_tiny_components(TINY_DIR)), "small": omni_small}
     rows = [
-        measure(size, configs[size](), STAGE3, args.batch, args.text_tokens, args.steps,
-                device, args.peak_tflops)  # fmt: skip
+        measure(
+            size,
+            configs[size](),
+            STAGE3,
+            args.batch,
+            args.text_tokens,
+            args.steps,
+            device,
+            args.peak_tflops,
+        )  # fmt: skip
         for size in args.sizes
     ]
     gpu = device.type == "cuda"
