@@ -97,5 +97,8 @@ class EventsConfig(Section):
     wave_swings: int = Field(2, ge=1, description="sideways reversals of a raised hand: a wave")
     approach_growth: float = Field(1.4, gt=1, description="a face growing this much: approach")
     leave_absent_s: float = Field(1.0, gt=0, description="a person gone this long has left")
+    rejoin_s: float = Field(
+        2.5, gt=0, description="back this soon without having walked off: the same person"
+    )
     batch_size: int = Field(8, ge=1)
     resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)

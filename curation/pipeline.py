@@ -224,10 +224,15 @@ class Pipeline:
             )
             staging = Path(f"{folder}.building-{os.getpid()}")
             build_tiny_models(staging)
-            try:
-                staging.rename(folder)  # whole or not at all; a concurrent builder may have won
-            except OSError:
-                shutil.rmtree(staging, ignore_errors=True)
+            # Each model folder moves in whole or not at all (a concurrent builder may have
+            # won); the folder may already hold others (the omni model's tiny components).
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            for built in sorted(staging.iterdir()):
+                try:
+                    built.rename(Path(folder) / built.name)
+                except OSError:
+                    pass
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _open_state(self) -> dict[str, Any]:
         state = self.run.read_run_json()

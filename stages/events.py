@@ -69,7 +69,7 @@ class EventsStage(Stage):
     def rules(self) -> EventRules:
         c = self.cfg
         return EventRules(c.min_gesture_s, c.wave_swings, c.approach_growth, c.leave_absent_s,
-                          c.pose.min_visibility)  # fmt: skip
+                          c.rejoin_s, c.pose.min_visibility)  # fmt: skip
 
     def clip_events(self, clip: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         """The clip's events and the frame rate they were read at."""

@@ -8,13 +8,19 @@ is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold
 - `raise_hand`: a wrist above its shoulder by 0.3 shoulder widths for `min_gesture_s`;
   while raised, `wave` when the wrist swings sideways (at least `wave_swings` reversals of
   0.3 shoulder widths or more), `stop` when it stays put (moves under 0.3) in front of the
-  body (within a shoulder width of its centre line);
+  body (within a shoulder width of its centre line) at face height (not more than a shoulder
+  width above the shoulder: higher, it is a raised hand);
 - `point`: an arm held straight (elbow angle over 150 degrees), the wrist a shoulder width or
   more to the side, not raised, for `min_gesture_s`;
 - `approach`: a face that grows by `approach_growth` (height) within a stretch where it is
   seen, the person coming up to the camera facing it;
-- `leave`: a person seen for a second or more, then gone for `leave_absent_s` (or to the end);
-  the event spans the last stretch of walking (the body centre moving) before it is gone.
+- `leave`: a person seen for a second or more, then gone: for `leave_absent_s` after walking
+  off (the body centre moving), or for `rejoin_s` without (someone back sooner is the same
+  person, hidden a moment), before someone else comes or to the end; the event spans the last
+  stretch of walking.
+
+A face vouches for a person whose pose shows too few joints for framing.py's body check (a
+head-and-shoulders shot): then the joints in view are used as they are.
 
 Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
 over the event, or the face detector's score) and the person it belongs to.
@@ -28,10 +34,11 @@ from typing import Any
 import numpy as np
 
 from curation.signals.base import Keypoint
-from curation.signals.framing import body_in_view
+from curation.signals.framing import body_in_view, in_view
 
 SHOULDER, ELBOW, WRIST, HIP = (0, 1), (2, 3), (4, 5), (6, 7)
 RAISE, SWING, STILL = 0.3, 0.3, 0.3  # in shoulder widths
+STOP_HEIGHT = 1.0  # a palm held up to stop is at face height; a hand above the head is raised
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class EventRules:
     wave_swings: int = 2
     approach_growth: float = 1.4
     leave_absent_s: float = 1.0
+    rejoin_s: float = 2.5
     min_visibility: float = 0.5
 
 
@@ -60,6 +68,12 @@ def frames_from(
     out = []
     for t, points, face in zip(times, poses, faces, strict=True):
         seen = body_in_view(points, body, min_visibility) if body else []
+        if face is not None and points and body and not any(seen):
+            # A face vouches for the person: a head-and-shoulders shot shows too few joints
+            # for body_in_view, and its shoulders and arms are what gestures are read from.
+            raw = [in_view(points[j], min_visibility) for j in body]
+            if raw[SHOULDER[0]] and raw[SHOULDER[1]]:
+                seen = raw
         out.append(
             Frame(t, [points[j] if s else None for j, s in zip(body, seen, strict=True)], face)
         )
@@ -139,9 +153,16 @@ def hand_events(
                 np.array([(f.joints[SHOULDER[0]].x + f.joints[SHOULDER[1]].x) / 2 for f in part])
                 / width
             )
+            rise = np.array(
+                [(f.joints[SHOULDER[side]].y - f.joints[WRIST[side]].y) / width for f in part]
+            )
             if reversals(x, SWING) >= rules.wave_swings:
                 kind = "wave"
-            elif np.ptp(x) < STILL and np.all(np.abs(x - centre) <= 1.0):
+            elif (
+                np.ptp(x) < STILL
+                and np.all(np.abs(x - centre) <= 1.0)
+                and float(rise.max()) <= STOP_HEIGHT
+            ):
                 kind = "stop"
             else:
                 kind = "raise_hand"
@@ -176,10 +197,13 @@ def detect_events(frames: list[Frame], fps: float, rules: EventRules) -> list[di
     # A face is a person too: coming up to the camera, the body leaves the frame first.
     present = [any(j is not None for j in f.joints) or f.face is not None for f in frames]
     absent_len = max(1, round(rules.leave_absent_s * fps))
-    # Appearances: runs of presence, bridging gaps shorter than an absence.
+    rejoin_len = max(absent_len, round(rules.rejoin_s * fps))
+    # Appearances: runs of presence, bridging gaps shorter than an absence, and gaps shorter
+    # than `rejoin_s` after which nobody had walked off (the same person, hidden a moment).
     spans: list[tuple[int, int]] = []
     for i, j in _runs(present):
-        if spans and i - spans[-1][1] < absent_len:
+        gap = i - spans[-1][1] if spans else 0
+        if spans and (gap < absent_len or (gap < rejoin_len and not _walked(frames, *spans[-1]))):
             spans[-1] = (spans[-1][0], j)
         else:
             spans.append((i, j))
@@ -189,7 +213,10 @@ def detect_events(frames: list[Frame], fps: float, rules: EventRules) -> list[di
         events += hand_events(part, person, rules, fps)
         events += approach_events(part, person, rules, fps)
         # Gone: someone else comes later (spans are at least an absence apart) or nobody does.
-        gone = person < len(spans) - 1 or len(frames) - j >= absent_len
+        later = person < len(spans) - 1
+        # Out of sight to the end without moving (a hand over the lens, the detectors losing
+        # a close-up) is not leaving; long enough before someone else comes, it is.
+        gone = later or (len(frames) - j >= absent_len and _walked(frames, i, j))
         if gone and (part[-1].t - part[0].t) >= 1.0:
             events.append(leave_event(frames, i, j, person))
     return sorted(events, key=lambda e: (e["start_s"], e["type"]))
@@ -198,6 +225,11 @@ def detect_events(frames: list[Frame], fps: float, rules: EventRules) -> list[di
 def _centre(f: Frame) -> np.ndarray | None:
     pts = [f.joints[k] for k in (*SHOULDER, *HIP) if f.joints[k] is not None]
     return np.array([np.mean([p.x for p in pts]), np.mean([p.y for p in pts])]) if pts else None
+
+
+def _walked(frames: list[Frame], i: int, j: int) -> bool:
+    """Whether the person of frames[i:j] was walking when last seen."""
+    return leave_event(frames, i, j, 0)["start_s"] < frames[j - 1].t
 
 
 def leave_event(frames: list[Frame], i: int, j: int, person: int) -> dict[str, Any]:

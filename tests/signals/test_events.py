@@ -51,6 +51,15 @@ def test_clips_without_events_have_none(stage):
         assert events == [], name
 
 
+def test_a_raised_hand_in_a_head_and_shoulders_shot_is_found_on_time(stage):
+    # Real footage: the fist goes up above her head, then a thumbs up (no event type) follows.
+    name = "gestures/mediapipe_raise_hand_thumbs_up.mp4"
+    events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
+    (label,) = LABELS[name]
+    assert [e["type"] for e in events] == ["raise_hand"] and on_time(events[0], label)
+    assert events[0]["person"] == 0 and events[0]["confidence"] > 0.5
+
+
 def test_a_face_coming_up_to_the_camera_is_an_approach(stage, tmp_path):
     (label,) = LABELS["derived:zoom_in"]
     coming = whole_file_clip(zoom_clip(tmp_path / "in.mp4"))
