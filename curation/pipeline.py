@@ -228,10 +228,8 @@ class Pipeline:
             # won); the folder may already hold others (the omni model's tiny components).
             Path(folder).mkdir(parents=True, exist_ok=True)
             for built in sorted(staging.iterdir()):
-                try:
+                with contextlib.suppress(OSError):
                     built.rename(Path(folder) / built.name)
-                except OSError:
-                    pass
             shutil.rmtree(staging, ignore_errors=True)
 
     def _open_state(self) -> dict[str, Any]:
