@@ -1,6 +1,6 @@
 """Ask the omni model about a clip:
 
-    python -m model.infer --checkpoint runs/stage3_joint/final --clip clip.mp4 \\
+    python -m model.infer --checkpoint runs/sample/stage3_joint/final --clip clip.mp4 \\
         --instruction "What emotion does the person show?" [--modal video_audio|video|audio]
 
 Prints the answer and the three branch weights the gate gave the instruction. `--modal audio`

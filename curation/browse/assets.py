@@ -41,6 +41,7 @@ svg.boxes line.bone { stroke: #7bd389; stroke-width: 2; vector-effect: non-scali
 svg.boxes circle.joint { fill: #7bd389; }
 svg.timeline { display: block; width: 100%; max-width: 640px; height: 18px; margin: 4px 0; }
 svg.timeline rect.clip { fill: #e4e4e4; } svg.timeline rect.speech { fill: #3a86ff; }
+svg.timeline rect.event { fill: #ff006e; opacity: 0.8; }
 figure.thumb figcaption { font-size: 11px; color: var(--muted); line-height: 1.6; }
 dl.kv { display: grid; grid-template-columns: 130px 1fr; gap: 2px 10px; margin: 6px 0; }
 dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -134,6 +135,16 @@ JS = """
       r.appendChild(t);
       svg.appendChild(r);
     });
+    (s.events || []).forEach(function (e) {
+      var r = document.createElementNS(SVGNS, "rect");
+      r.setAttribute("class", "event");
+      r.setAttribute("x", e[1] / duration); r.setAttribute("width", Math.max(0.004, (e[2] - e[1]) / duration));
+      r.setAttribute("y", 0.5); r.setAttribute("height", 0.5);
+      var t = document.createElementNS(SVGNS, "title");
+      t.textContent = e[0] + " " + num(e[1], 2) + "–" + num(e[2], 2) + " s, person " + e[4];
+      r.appendChild(t);
+      svg.appendChild(r);
+    });
     return svg;
   }
   function strip(c) {
@@ -195,6 +206,9 @@ JS = """
     var list = el("dl", "kv");
     kv(list, "rejected because", c.detail);
     kv(list, "transcript", s.transcript);
+    kv(list, "events", (s.events || []).map(function (e) {
+      return e[0] + " " + num(e[1], 2) + "–" + num(e[2], 2) + " s (person " + e[4] + ", " + num(e[3], 2) + ")";
+    }).join("; ") || null);
     kv(list, "brief caption", c.brief);
     c.candidates.forEach(function (x) { kv(list, "candidate " + x.model, x.text !== null ? x.text : "(none: " + x.error + ")"); });
     kv(list, "consensus", c.consensus);

@@ -129,6 +129,9 @@ def signal_card(c: dict[str, Any]) -> dict[str, Any]:
         "offset": c.get("lip_sync_offset_s"), "framing": c.get("framing"),
         "pose_visible": c.get("pose_visible"), "poses": poses,
         "skeleton": SKELETONS.get(c.get("pose_layout") or "", []),
+        # The events stage's timed events: [type, start s, end s, confidence, person].
+        "events": [[_text(e["type"]), e["start_s"], e["end_s"], e["confidence"], e["person"]]
+                   for e in c.get("events") or []],
     }  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 
 A stage resumes from (or counts as finished at) a checkpoint only when the fingerprint matches:
 the same run, data, parts, recipe and schedule. Settings that change nothing about the result
-(logging, how often to save, loader workers, where the outputs go) are left out.
+(logging, how often to save, loader workers, activation checkpointing, where the outputs go)
+are left out.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any
 from model.train.config import TrainConfig
 
 # Dotted fields of the stage config that do not change what is trained.
-IGNORED = ("log_every", "tensorboard", "save_every", "output_dir", "data.num_workers")
+IGNORED = (
+    "log_every",
+    "tensorboard",
+    "save_every",
+    "output_dir",
+    "data.num_workers",
+    "gradient_checkpointing",  # recomputes the same activations
+    "distributed.cpus_per_worker",
+)
 _CHUNK = 1 << 20
 
 

@@ -107,3 +107,13 @@ def test_report_of_a_partial_run(browse_run, tmp_path):
     assert result.clips == result.total_clips == len(data["clips"]) > 0
     assert not any(c["consensus"] for c in data["clips"])  # not reached yet
     assert "partial" in Path(result.index).read_text()
+
+
+def test_a_clips_events_go_to_its_card_as_data():
+    from curation.browse.report import signal_card
+
+    event = {"type": "<b>wave</b>", "start_s": 1.2, "end_s": 2.0, "confidence": 0.9, "person": 0}
+    card = signal_card({"speech_s": 0.0, "framing": "half_body", "events": [event]})
+    assert card["events"] == [["<b>wave</b>", 1.2, 2.0, 0.9, 0]]  # text, drawn as text
+    assert signal_card({"speech_s": 0.0, "framing": "none", "events": None})["events"] == []
+    assert script_json({"e": card["events"]}).count("<b>") == 0  # escaped inside the page's JSON
