@@ -1,9 +1,12 @@
-"""A checkpoint's host memory on rank 0 is bounded by one weight shard, whatever the world
-size: the optimizer state is written by every rank for itself (torch.distributed.checkpoint)
+"""Benchmark: a checkpoint's host memory on rank 0 is bounded by one weight shard, whatever the
+world size: the optimizer state is written by every rank for itself (torch.distributed.checkpoint)
 and the weights are gathered one tensor at a time into files of at most `max_shard_bytes`.
-Runs of FSDP2 on 2 and 4 gloo processes save the same 64 MiB model (four 16 MiB layers)
-with its optimizer (128 MiB more) in 8 MiB files while rank 0's resident memory is sampled:
-its growth is at most one gathered layer, whatever the number of processes."""
+Runs of FSDP2 on 1, 2 and 4 gloo processes save the same 64 MiB model (four 16 MiB layers)
+with its optimizer (128 MiB more) in 8 MiB files while rank 0's resident memory is sampled
+(every 2 ms) and compared with a full gather (192 MiB):
+
+    python bench/checkpoint_memory.py
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -80,6 +82,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     if rank == 0:
         torch.save(full, Path(out) / "expected.pt")
         (Path(out) / "peak.json").write_text(json.dumps({"delta": peak[0] - base}))
+    dist.barrier()  # nobody tears the group down while another still talks to it
     dist.destroy_process_group()
 
 
@@ -88,22 +91,35 @@ def _save(world: int, folder: Path) -> int:
     return json.loads((folder / "peak.json").read_text())["delta"]
 
 
-@pytest.mark.slow
-def test_rank0_memory_at_checkpoint_does_not_grow_with_the_world_size(tmp_path):
+def main() -> None:
+    import tempfile
+
     deltas = {}
-    for world in (2, 4):
-        folder = tmp_path / f"world{world}"
-        folder.mkdir()
-        deltas[world] = _save(world, folder)
-        step = folder / "step"
-        saved = dict(read_tensors(step))
-        expected = torch.load(folder / "expected.pt")
-        assert saved.keys() == expected.keys()
-        assert all(torch.equal(saved[k], expected[k]) for k in expected)
-        assert (step / INDEX).is_file() and len(list(step.glob("model-*.safetensors"))) == 4
-        assert (step / OPTIMIZER).is_dir()
-    # A full gather would hold 64 MiB of weights and 128 MiB of optimizer state at once; here
-    # one 16 MiB layer is whole at a time.
-    # The bound (a layer and some allocator slack) is the same for every world size.
+    with tempfile.TemporaryDirectory() as tmp:
+        for world in (1, 2, 4):
+            folder = Path(tmp) / f"world{world}"
+            folder.mkdir()
+            deltas[world] = _save(world, folder)
+            step = folder / "step"
+            saved = dict(read_tensors(step))
+            expected = torch.load(folder / "expected.pt")
+            assert saved.keys() == expected.keys()
+            assert all(torch.equal(saved[k], expected[k]) for k in expected), "weights differ"
+            assert (step / INDEX).is_file() and (step / OPTIMIZER).is_dir()
     layer = WIDTH * WIDTH * 4
-    assert all(delta < layer + 16 * MIB for delta in deltas.values()), deltas
+    full = LAYERS * layer * 3  # the weights and AdamW's two moments, gathered whole
+    print(
+        f"{'processes':>9} {'rank-0 growth MiB':>18}   baseline: a full gather, {full / MIB:.0f} MiB"
+    )
+    for world, delta in deltas.items():
+        print(f"{world:>9} {delta / MIB:>18.1f}")
+    worst = max(deltas.values())
+    print(
+        f"RESULT bench=checkpoint_memory layer_bytes={layer} full_gather_bytes={full} "
+        + " ".join(f"world{w}_rank0_growth_bytes={d}" for w, d in deltas.items())
+        + f" max_over_layer={worst / layer:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
