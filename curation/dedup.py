@@ -3,13 +3,14 @@
 Two phases:
 
 1. **Pairs.** Every pair of clips whose unit-normalised embeddings have cosine similarity at
-   least `threshold`. Small sets are searched exactly (FAISS flat inner-product range search,
-   all against all). Large sets are partitioned first, SemDeDup-style: spherical K-means
-   (trained on a sample) gives each vector a home partition, and the search runs inside each
-   partition only, so the cost grows with n * partition size instead of n^2. A pair whose two
-   members fall on either side of a partition boundary would be missed, so a vector whose
-   second-nearest centroid is almost as near as its home (`boundary_margin`) is also added
-   to that second partition as a search target. FAISS runs on the GPU when one is present.
+   least `threshold` (curation/dedup_scale.py). Small sets are searched exactly (FAISS flat
+   inner-product range search, all against all). Large sets are partitioned first,
+   SemDeDup-style: spherical K-means (trained on a sample, two levels for large sets) gives
+   each vector a home partition, and the search runs inside each partition only, so the cost
+   grows with n * partition size instead of n^2. A pair whose two members fall on either side
+   of a partition boundary would be missed, so a vector whose next-nearest centroids are
+   almost as near as its home (`boundary_margin`, at most `probes`) is also a search target
+   there. The same code runs in this process and as tasks on a Ray cluster.
 2. **Groups.** Clips are visited best first (by a quality key, ties by position); a clip not
    yet marked as a duplicate is kept, and every unmarked clip similar to it becomes its
    duplicate (`duplicate_of` = the kept clip, `similarity` = their cosine similarity). Every
@@ -23,10 +24,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import faiss
 import numpy as np
 import pyarrow as pa
 
+from curation.config import DedupConfig
+from curation.dedup_scale import SearchParams, exact_pairs, in_memory  # noqa: F401  (public here)
 from curation.embed import CaptionEmbedder
 
 log = logging.getLogger(__name__)
@@ -38,96 +40,6 @@ class DedupResult:
     duplicate_of: np.ndarray  # index of the kept clip, -1 for kept clips
     similarity: np.ndarray  # float32, to the kept clip; nan for kept clips
     pairs: tuple[np.ndarray, np.ndarray, np.ndarray]  # (i, j, similarity), i < j
-
-
-def _gpu_resources() -> object | None:
-    if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
-        return faiss.StandardGpuResources()
-    return None
-
-
-def _range_pairs(
-    queries: np.ndarray, base: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query row, base row, similarity) of every pair with inner product >= threshold."""
-    index = faiss.IndexFlatIP(base.shape[1])
-    index.add(base)
-    # range_search keeps results strictly above the radius; nudge it to include equality.
-    lims, sims, ids = index.range_search(queries, float(np.nextafter(threshold, -np.inf)))
-    q = np.repeat(np.arange(len(queries)), np.diff(lims).astype(np.int64))
-    return q, ids.astype(np.int64), sims
-
-
-def exact_pairs(
-    emb: np.ndarray, threshold: float, chunk: int = 8192
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs i < j with similarity >= threshold, by brute force (FAISS flat index)."""
-    index = faiss.IndexFlatIP(emb.shape[1])
-    index.add(emb)
-    radius = float(np.nextafter(threshold, -np.inf))
-    parts = []
-    for start in range(0, len(emb), chunk):
-        lims, sims, ids = index.range_search(emb[start : start + chunk], radius)
-        q = np.repeat(np.arange(start, start + len(lims) - 1), np.diff(lims).astype(np.int64))
-        keep = ids > q
-        parts.append((q[keep], ids[keep].astype(np.int64), sims[keep]))
-    return _concat(parts)
-
-
-def _concat(
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
-    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
-
-
-def partitioned_pairs(
-    emb: np.ndarray,
-    threshold: float,
-    *,
-    partition_size: int = 2000,
-    boundary_margin: float = 0.12,
-    probes: int = 16,
-    train_sample: int = 100_000,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs i < j with similarity >= threshold, searched inside K-means partitions."""
-    n, d = emb.shape
-    k = max(1, n // partition_size)
-    rng = np.random.default_rng(seed)
-    sample = emb[np.sort(rng.choice(n, size=min(n, max(train_sample, 40 * k)), replace=False))]
-    kmeans = faiss.Kmeans(
-        d, k, niter=10, spherical=True, seed=seed, gpu=_gpu_resources() is not None
-    )
-    kmeans.train(sample)
-    # Home partition = nearest centroid. A vector is also a search target in every other of its
-    # `probes` nearest partitions whose centroid is within `boundary_margin` of its home's.
-    sims, assign = kmeans.index.search(emb, min(probes, k))
-    home = assign[:, 0]
-    order = np.argsort(home, kind="stable")
-    bounds = np.searchsorted(home[order], np.arange(k + 1))
-    near = (sims[:, :1] - sims[:, 1:] <= boundary_margin) & (assign[:, 1:] >= 0)
-    extra_rows, extra_cols = np.nonzero(near)
-    extra_part = assign[:, 1:][extra_rows, extra_cols]
-    extra_order = np.argsort(extra_part, kind="stable")
-    extra_sorted = extra_rows[extra_order]
-    extra_bounds = np.searchsorted(extra_part[extra_order], np.arange(k + 1))
-    parts = []
-    for p in range(k):
-        members = order[bounds[p] : bounds[p + 1]]
-        if len(members) == 0:
-            continue
-        targets = np.concatenate([members, extra_sorted[extra_bounds[p] : extra_bounds[p + 1]]])
-        qi, ti, s = _range_pairs(emb[members], emb[targets], threshold)
-        i, j = members[qi], targets[ti]
-        keep = i < j
-        parts.append((i[keep], j[keep], s[keep]))
-    i, j, s = _concat(parts)
-    # A boundary pair can be found from both sides: keep each pair once.
-    key = i * n + j
-    _, first = np.unique(key, return_index=True)
-    return i[first], j[first], s[first]
 
 
 def group_duplicates(
@@ -166,31 +78,21 @@ def deduplicate(
     emb: np.ndarray,
     threshold: float,
     quality: np.ndarray | None = None,
-    *,
-    exact_max: int = 20_000,
-    partition_size: int = 2000,
-    boundary_margin: float = 0.12,
-    probes: int = 16,
-    seed: int = 0,
+    params: SearchParams | None = None,
+    **search: Any,
 ) -> DedupResult:
-    """De-duplicate unit-normalised embeddings (float32, one row per clip)."""
+    """De-duplicate unit-normalised embeddings (float32, one row per clip), in this process.
+
+    `search`: DedupConfig's search fields (exact_max, partition_size, boundary_margin,
+    probes, coarse_size, ...; their defaults otherwise), or all of them as `params`. The same
+    partitions and pairs as the distributed path (stages/dedup.py on Ray)."""
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     if emb.ndim != 2:
         raise ValueError("embeddings must be a 2-D array")
-    n = len(emb)
-    if n <= exact_max:
-        i, j, s = exact_pairs(emb, threshold)
-    else:
-        i, j, s = partitioned_pairs(
-            emb,
-            threshold,
-            partition_size=partition_size,
-            boundary_margin=boundary_margin,
-            probes=probes,
-            seed=seed,
-        )
-    log.info("dedup: %d clips, %d similar pairs at >= %.3f", n, len(i), threshold)
-    return group_duplicates(n, i, j, s, quality)
+    params = params or SearchParams.of(DedupConfig(threshold=threshold, **search))
+    i, j, s = in_memory(emb, params)
+    log.info("dedup: %d clips, %d similar pairs at >= %.3f", len(emb), len(i), threshold)
+    return group_duplicates(len(emb), i, j, s, quality)
 
 
 DEDUP_SCHEMA = pa.schema(

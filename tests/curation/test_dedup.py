@@ -1,6 +1,8 @@
 """Semantic de-duplication: the real MiniLM model on hand-written captions, the partitioned
 search against brute force, the grouping rules, and the `dedup-captions` command."""
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,13 +10,8 @@ import pytest
 from helpers import run_cli
 
 from curation.config import DedupConfig
-from curation.dedup import (
-    dedup_captions,
-    deduplicate,
-    exact_pairs,
-    group_duplicates,
-    partitioned_pairs,
-)
+from curation.dedup import dedup_captions, deduplicate, exact_pairs, group_duplicates
+from curation.dedup_scale import SearchParams, in_memory
 from curation.embed import BUNDLED_MINILM, CaptionEmbedder, EmbedderUnavailable
 
 THRESHOLD = DedupConfig().threshold
@@ -131,15 +128,20 @@ def clustered(n, seed=0, topics=50, planted=300):
     return emb / np.linalg.norm(emb, axis=1, keepdims=True)
 
 
-def test_partitioned_search_matches_brute_force():
+@pytest.mark.parametrize("coarse_size", [10**9, 2000], ids=["one-level", "two-level"])
+def test_partitioned_search_matches_brute_force(coarse_size):
     emb = clustered(6000)
     truth = set(zip(*[a.tolist() for a in exact_pairs(emb, 0.9)[:2]], strict=True))
-    found_i, found_j, sims = partitioned_pairs(emb, 0.9, partition_size=300)
+    params = SearchParams.of(DedupConfig(threshold=0.9, exact_max=1000, partition_size=300,
+                                         coarse_size=1000))  # fmt: skip
+    params = dataclasses.replace(params, coarse_size=coarse_size)  # three groups, or one
+    found_i, found_j, sims = in_memory(emb, params)
     found = set(zip(found_i.tolist(), found_j.tolist(), strict=True))
     assert len(truth) >= 300
     assert len(found & truth) / len(truth) >= 0.99
     assert found <= truth  # every reported pair is real
     assert np.all(sims >= 0.9) and np.all(found_i < found_j)
+    assert np.allclose(sims, np.einsum("ij,ij->i", emb[found_i], emb[found_j]), atol=1e-6)
 
 
 def test_deduplicate_is_deterministic_and_picks_the_partitioned_path():
@@ -149,6 +151,11 @@ def test_deduplicate_is_deterministic_and_picks_the_partitioned_path():
     exact = deduplicate(emb, 0.9)
     assert np.array_equal(a.duplicate_of, b.duplicate_of)
     assert np.array_equal(a.kept, exact.kept)
+
+
+def test_moved_embedder_settings_name_their_new_place():
+    with pytest.raises(ValueError, match="dedup.embedder is now embed.model"):
+        DedupConfig(embedder="x")
 
 
 def test_grouping_is_greedy_best_first_and_never_chains():
