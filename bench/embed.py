@@ -1,7 +1,7 @@
-"""Benchmark: captions per second of the default caption embedder (dedup.embedder) on CPU.
+"""Benchmark: captions per second of the default caption embedder (embed.model) on CPU.
 
 Captions are synthetic but caption-shaped (15-25 words, built from people, actions, places),
-embedded in batches of `dedup.embed_batch_size` exactly as the dedup stage does.
+embedded in batches of `embed.batch_size` exactly as the embed stage does.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import itertools
 import time
 
-from curation.config import DedupConfig
+from curation.config import EmbedConfig
 from curation.embed import CaptionEmbedder
 
 PEOPLE = ["A young woman in a red coat", "An elderly man with a grey beard", "Two children in school uniforms",
@@ -32,16 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=5000)
     args = parser.parse_args()
-    cfg = DedupConfig()
-    embedder = CaptionEmbedder(cfg.embedder, "cpu", cfg.embed_batch_size)
+    cfg = EmbedConfig()
+    embedder = CaptionEmbedder(cfg.model, "cpu", cfg.batch_size)
     texts = captions(args.n)
     embedder.embed(texts[:64])  # load and warm up outside the timing
     started = time.perf_counter()
     vectors = embedder.embed(texts)
     wall = time.perf_counter() - started
-    print(
-        f"model {cfg.embedder}: {vectors.shape[0]} captions -> {vectors.shape[1]}-d in {wall:.2f} s"
-    )
+    print(f"model {cfg.model}: {vectors.shape[0]} captions -> {vectors.shape[1]}-d in {wall:.2f} s")
     print(
         f"RESULT bench=embed captions={args.n} wall_s={wall:.3f} captions_per_s={args.n / wall:.1f}"
     )

@@ -43,6 +43,7 @@ STAGE_NAMES = (
     "signals",
     "events",
     "brief_caption",
+    "embed",
     "dedup",
     "detailed_caption",
     "consensus",
@@ -169,22 +170,52 @@ class CutConfig(Section):
     resources: Resources = Resources(cpus=1, concurrency=2)
 
 
-class DedupConfig(Section):
-    """Semantic de-duplication of brief captions (see curation/dedup.py)."""
+class EmbedConfig(Section):
+    """Caption embeddings for dedup (stages/embed.py), stored with each shard's manifest."""
 
-    embedder: str = Field(
+    model: str = Field(
         "bundled:all-MiniLM-L6-v2", description="sentence-transformers model name or local path"
     )
-    embed_batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, description="captions a model call")
     device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
-    threshold: float = Field(0.68, gt=0, le=1, description="cosine similarity of near-duplicates")
-    exact_max: int = Field(
-        20_000, ge=1, description="up to this many clips: exact all-pairs search"
+    dtype: Literal["float16", "float32"] = Field(
+        "float16", description="stored precision (float16: 768 bytes a 384-d vector)"
     )
-    partition_size: int = Field(2000, ge=10, description="mean K-means partition size above that")
-    boundary_margin: float = Field(0.12, ge=0, le=2)
-    probes: int = Field(16, ge=1, description="nearest partitions a boundary vector joins")
-    resources: TaskResources = TaskResources(cpus=1, gpus="auto")  # dedup is one task
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
+
+
+class DedupConfig(Section):
+    """Semantic de-duplication of brief captions (curation/dedup.py, curation/dedup_scale.py)."""
+
+    threshold: float = Field(0.68, gt=0, le=1, description="cosine similarity of near-duplicates")
+    exact_max: int = Field(20_000, ge=1, description="up to this many clips: exact all-pairs")
+    partition_size: int = Field(2000, ge=10, description="mean K-means partition above that")
+    boundary_margin: float = Field(
+        0.12, ge=0, le=2, description="a vector also joins partitions this much less similar"
+    )
+    probes: int = Field(16, ge=1, description="at most this many partitions a vector joins")
+    coarse_size: int = Field(
+        500_000, ge=1000, description="rows a pair-search task holds (a group of partitions)"
+    )
+    train_sample: int = Field(100_000, ge=1000, description="vectors K-means trains on, at least")
+    block_rows: int = Field(
+        200_000, ge=1000, description="rows (whole shards) one read or assign task takes"
+    )
+    # The coordinating task (it holds the pairs and one key a clip), then each of its tasks
+    # (read a block, assign a block, search a partition: memory grows with coarse_size).
+    resources: TaskResources = TaskResources(cpus=1)
+    tasks: TaskResources = TaskResources(cpus=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        moved = {"embedder": "embed.model", "embed_batch_size": "embed.batch_size",
+                 "device": "embed.device"}  # fmt: skip
+        if isinstance(data, dict):
+            for old, new in moved.items():
+                if old in data:
+                    raise ValueError(f"dedup.{old} is now {new} (stages/embed.py)")
+        return data
 
 
 class PipelineConfig(Section):
@@ -199,6 +230,7 @@ class PipelineConfig(Section):
     temporal: TemporalConfig = TemporalConfig()
     cut: CutConfig = CutConfig()
     brief_caption: BriefCaptionConfig = BriefCaptionConfig()
+    embed: EmbedConfig = EmbedConfig()
     dedup: DedupConfig = DedupConfig()
     boxes: BoxesConfig = BoxesConfig()
     signals: SignalsConfig = SignalsConfig()

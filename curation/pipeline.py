@@ -41,6 +41,7 @@ from stages.consensus import ConsensusStage
 from stages.cut import CutStage
 from stages.dedup import DedupStage
 from stages.detailed_caption import DetailedCaptionStage
+from stages.embed import EmbedStage
 from stages.events import EventsStage
 from stages.probe import ProbeStage
 from stages.scenes import ScenesStage
@@ -65,6 +66,7 @@ def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
         "temporal": lambda: TemporalFilterStage(cfg=config.temporal),
         "cut": lambda: CutStage(cfg=config.cut, media=run.storage.child("media")),
         "brief_caption": lambda: BriefCaptionStage(cfg=config.brief_caption),
+        "embed": lambda: EmbedStage(cfg=config.embed),
         "dedup": lambda: DedupStage(cfg=config.dedup),
         "boxes": lambda: BoxesStage(cfg=config.boxes),
         "signals": lambda: SignalsStage(cfg=config.signals),

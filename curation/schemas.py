@@ -210,6 +210,12 @@ CAPTION_COLUMNS = [
     pa.field("caption_attempts", pa.int32()),
 ]
 
+EMBED_COLUMNS = [
+    # unit-length embedding of brief_caption (embed.dtype); null when there is no caption
+    pa.field("caption_embedding", pa.list_(pa.float16())),
+    pa.field("embed_model", pa.string()),
+]
+
 DEDUP_COLUMNS = [
     pa.field("duplicate_of", pa.string()),  # the kept clip whose caption this one repeats
     pa.field("similarity", pa.float32()),  # cosine similarity of the two brief captions
@@ -255,7 +261,8 @@ BOXES = extend(CLIPS, BOX_COLUMNS)
 SIGNALS = extend(BOXES, SIGNAL_COLUMNS)
 EVENTS = extend(SIGNALS, EVENT_COLUMNS)
 CAPTIONS = extend(EVENTS, CAPTION_COLUMNS)
-DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)
+EMBEDDINGS = extend(CAPTIONS, EMBED_COLUMNS)
+DEDUP = extend(CAPTIONS, DEDUP_COLUMNS)  # dedup drops the embeddings: they stay in embeddings/
 DETAILED = extend(DEDUP, DETAILED_COLUMNS)
 CONSENSUS = extend(DETAILED, CONSENSUS_COLUMNS)
 STRUCTURED = extend(CONSENSUS, STRUCTURE_COLUMNS)

@@ -143,12 +143,13 @@ class Storage:
             fh.write(data)
 
     def write_table(self, rel: str, table: pa.Table) -> None:
+        options = {"compression": "zstd", "use_dictionary": dictionary_columns(table.schema)}
         if self.is_local:
             atomic_local_write(
-                Path(self.fs_path(rel)), lambda tmp: pq.write_table(table, tmp, compression="zstd")
+                Path(self.fs_path(rel)), lambda tmp: pq.write_table(table, tmp, **options)
             )
             return
-        pq.write_table(table, self.fs_path(rel), filesystem=self.fs, compression="zstd")
+        pq.write_table(table, self.fs_path(rel), filesystem=self.fs, **options)
 
     @contextlib.contextmanager
     def open_output(self, rel: str) -> Iterator[BinaryIO]:
@@ -191,6 +192,16 @@ class Storage:
         """Remove a folder's contents (one batched call on an object store)."""
         with contextlib.suppress(FileNotFoundError):
             self.fs.delete_dir_contents(self.fs_path(rel), missing_dir_ok=True)
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: all but lists of floats (embeddings), whose values
+    never repeat, so trying a dictionary makes them several times slower to read."""
+    return [
+        f.name
+        for f in schema
+        if not (pa.types.is_list(f.type) and pa.types.is_floating(f.type.value_type))
+    ]
 
 
 class StorageError(RuntimeError):

@@ -98,7 +98,7 @@ def test_funnel_counts_add_up_and_are_printed(hostile_run):
     stages = state["stages"]
     assert list(stages) == [
         "probe", "scenes", "temporal", "cut", "boxes", "signals", "events",
-        "brief_caption", "dedup", "detailed_caption", "consensus", "structure",
+        "brief_caption", "embed", "dedup", "detailed_caption", "consensus", "structure",
     ]  # fmt: skip
     for name, s in stages.items():
         assert s["status"] == "done"

@@ -22,6 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from curation.browse.layout import BrowseError, Folder, RunLayout
 from curation.units import unit_of
@@ -120,7 +121,11 @@ class RunDB:
 
             name = f"_shards_{len(self._scans)}"
             paths = [storage.fs_path(str(f)) for f in files]
-            self.con.register(name, ds.dataset(paths, filesystem=storage.fs, format="parquet"))
+            found = ds.dataset(paths, filesystem=storage.fs, format="parquet")
+            widened = pa.schema([_widened(f) for f in found.schema])
+            if not widened.equals(found.schema):  # DuckDB takes no Arrow float16 (vectors)
+                found = ds.dataset(paths, schema=widened, filesystem=storage.fs, format="parquet")
+            self.con.register(name, found)
             self._scans[key] = name
         return self._scans[key]
 
@@ -213,3 +218,9 @@ def same_shards(a: Folder, b: Folder) -> bool:
 def _is_piece(name: str) -> bool:
     unit = unit_of(name)
     return unit is not None and unit.piece is not None
+
+
+def _widened(f: pa.Field) -> pa.Field:
+    if pa.types.is_list(f.type) and pa.types.is_float16(f.type.value_type):
+        return f.with_type(pa.list_(pa.float32()))
+    return f

@@ -26,6 +26,7 @@ DEFAULT_STAGES: list[tuple[str, str]] = [
     ("signals", "signals"),
     ("events", "events"),
     ("brief_caption", "captions"),
+    ("embed", "embeddings"),
     ("dedup", "dedup"),
     ("detailed_caption", "detailed"),
     ("consensus", "consensus"),

@@ -128,8 +128,8 @@ def test_partial_run_reads_finished_shards_only(browse_run, tmp_path):
     assert listed["count"] == rows(browse_run, "scenes")  # still every clip, once
     stages = {r["clip_id"]: r["stage"] for r in listed["rows"] if r["kept"]}
     # A kept clip waits where its last finished shard is: the one in the half-written dedup
-    # shard at brief_caption, the other (its dedup shard is whole) at dedup.
-    assert sorted(stages.values()) == ["brief_caption", "dedup"]
+    # shard at embed, the other (its dedup shard is whole) at dedup.
+    assert sorted(stages.values()) == ["dedup", "embed"]
 
 
 def test_run_with_only_probed_sources(browse_run, tmp_path):
