@@ -130,8 +130,10 @@ def cmd_dedup_captions(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from curation.dedup import dedup_captions
+    from curation.dedup_scale import SearchParams
 
-    cfg = _load(args).dedup
+    config = _load(args)
+    cfg = config.dedup
     try:
         table = pq.read_table(args.input)
     except (OSError, pq.lib.ArrowInvalid) as exc:
@@ -139,16 +141,9 @@ def cmd_dedup_captions(args: argparse.Namespace) -> int:
     missing = [c for c in ("clip_id", "brief_caption") if c not in table.column_names]
     if missing:
         raise ConfigError(f"{args.input} lacks column(s) {missing} (has {table.column_names})")
-    embedder = CaptionEmbedder(cfg.embedder, cfg.device, cfg.embed_batch_size)
-    out = dedup_captions(
-        table,
-        embedder,
-        cfg.threshold,
-        exact_max=cfg.exact_max,
-        partition_size=cfg.partition_size,
-        boundary_margin=cfg.boundary_margin,
-        probes=cfg.probes,
-    )
+    embed = config.embed
+    embedder = CaptionEmbedder(embed.model, embed.device, embed.batch_size)
+    out = dedup_captions(table, embedder, cfg.threshold, params=SearchParams.of(cfg))
     write_table(Path(args.output), out)
     dropped = out.num_rows - sum(out["kept"].to_pylist())
     print(

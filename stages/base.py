@@ -18,13 +18,17 @@ import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pyarrow as pa
 
 from curation import schemas
 from curation.config_base import Resources, Section
 from curation.worker import GpuNeed, Worker
+
+if TYPE_CHECKING:
+    from curation.dedup_scale import Pool
+    from curation.global_task import GlobalJob
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,7 +49,11 @@ class Stage:
     uses_actor: ClassVar[bool] = False
     # True when the stage must see every shard's rows at once (dedup): it runs once, after
     # the previous stage has finished all shards, and its output is split back into shards.
+    # Such a stage implements decide() and decided() instead of process().
     is_global: ClassVar[bool] = False
+    # A global stage's tasks take whole shards, about this many rows a task, when the config
+    # section has no block_rows.
+    block_rows: ClassVar[int] = 200_000
     # True for the one-to-many scene split: its kept rows are re-cut into pieces of
     # run.clips_per_shard clips, the shards of every stage after it (curation/units.py).
     reshards: ClassVar[bool] = False
@@ -76,6 +84,10 @@ class Stage:
     def batch_size(self) -> int:
         return int(getattr(self.cfg, "batch_size", self.batch_rows))
 
+    @property
+    def rows_a_task(self) -> int:
+        return int(getattr(self.cfg, "block_rows", self.block_rows))
+
     def gpu_need(self) -> GpuNeed:
         """What `resources.gpus: auto` reserves for one worker of this stage."""
         return GpuNeed()
@@ -95,6 +107,15 @@ class Stage:
         """Cheap checks in the driver before any work starts (e.g. that a model can be had)."""
 
     def process(self, batch: pa.Table) -> pa.Table:
+        raise NotImplementedError
+
+    def decide(self, job: GlobalJob, pool: Pool) -> list[Any]:
+        """A global stage: one small, picklable decision per shard of `job`, in order, its
+        work handed to `pool` as tasks over `job.blocks` (curation/global_task.py)."""
+        raise NotImplementedError
+
+    def decided(self, rows: pa.Table, decision: Any) -> pa.Table:
+        """A global stage: its columns and verdict for one shard's input rows."""
         raise NotImplementedError
 
     # --- helpers for implementations ----------------------------------------------------------

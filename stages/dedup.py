@@ -1,26 +1,88 @@
 """dedup: drop clips whose brief captions say the same thing (a global stage).
 
-It sees every kept caption of the run at once (see curation/dedup.py for the method); the
-clip with the best quality key in each group is kept, the others are rejected as `duplicate`
-with `duplicate_of` and `similarity`.
+It judges every kept clip of the run at once by the caption vectors the embed stage stored
+with each shard (stages/embed.py), without ever holding them all: the pair search runs as
+tasks over blocks of shards and groups of partitions (curation/dedup_scale.py), in-process or as
+Ray tasks, with the same result. The clip with the best quality key in each group is kept,
+the others are rejected as `duplicate` with `duplicate_of` and `similarity`. Every pair found
+at or above the threshold is also written to dedup/pairs/similar_pairs.parquet. The vectors
+stay in embeddings/; dedup's output carries everything else forward.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from curation import schemas
-from curation.backends.base import check_model_available
 from curation.config import DedupConfig
-from curation.dedup import QUALITY_FACTORS, dedup_captions
-from curation.embed import CaptionEmbedder, resolve_model
-from curation.worker import GpuNeed, Worker
-from stages.base import Stage, kept, rejected
+from curation.dedup import QUALITY_FACTORS, group_duplicates, quality_key
+from curation.dedup_scale import Pool, SearchParams, StorageScratch, find_pairs
+from curation.global_task import GlobalJob
+from stages.base import Stage
+from stages.embed import EMBEDDING, read_embeddings
 
 DECISIONS = pa.schema([*schemas.DEDUP_COLUMNS, *schemas.VERDICT])
+SCRATCH = ".work"  # in dedup's folder: the partitions' pieces while they are searched
+PAIRS = "pairs/similar_pairs.parquet"  # in dedup's folder (not a shard): every pair found
+PAIRS_SCHEMA = pa.schema(
+    [
+        pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("other_clip_id", pa.string(), nullable=False),  # after clip_id in run order
+        pa.field("similarity", pa.float32(), nullable=False),  # cosine of the brief captions
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One shard's duplicates: input row -> (the clip it repeats, their similarity)."""
+
+    rows: np.ndarray
+    of: list[str]
+    similarity: np.ndarray
+
+
+@dataclass(frozen=True)
+class ShardVectors:
+    """The Blocks of curation/dedup_scale.py over the run's shards: the clips that have a
+    caption vector, block by block, in shard and row order."""
+
+    job: GlobalJob
+    counts: tuple[int, ...]  # vectors a block
+    dtype: str
+
+    def sizes(self) -> list[int]:
+        return list(self.counts)
+
+    def read(self, block: int) -> np.ndarray:
+        parts = [read_embeddings(self.job.read(u, [EMBEDDING])[EMBEDDING])[0]
+                 for u in self.job.blocks[block]]  # fmt: skip
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def _index_block(args: tuple[GlobalJob, int]) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """Per shard of a block: which rows have a vector, their quality keys, the vector type."""
+    job, block = args
+    out = []
+    for unit in job.blocks[block]:
+        rows = job.read(unit, ["clip_id", "embed_model", "quality", *QUALITY_FACTORS])
+        # A row has a vector exactly when it names the model that made it (stages/embed.py).
+        present = ~np.asarray(rows["embed_model"].is_null().to_numpy(zero_copy_only=False), bool)
+        kind = str(job.input_type(unit, EMBEDDING).value_type)
+        out.append((present, quality_key(rows)[present], kind))
+    return out
+
+
+def _clip_ids(args: tuple[GlobalJob, int, list[tuple[int, np.ndarray]]]) -> list[list[str]]:
+    """The clip ids at the given rows of some shards of a block (the kept clips of groups)."""
+    job, block, wanted = args
+    units = job.blocks[block]
+    return [job.read(units[k], ["clip_id"])["clip_id"].take(pa.array(rows)).to_pylist()
+            for k, rows in wanted]  # fmt: skip
 
 
 @dataclass(kw_only=True)
@@ -29,49 +91,89 @@ class DedupStage(Stage):
     output_folder: ClassVar[str] = "dedup"
     schema: ClassVar[pa.Schema] = schemas.DEDUP
     adds: ClassVar[list[pa.Field]] = schemas.DEDUP_COLUMNS
-    reads: ClassVar[tuple[str, ...]] = ("clip_id", "brief_caption")
+    reads: ClassVar[tuple[str, ...]] = ("clip_id", EMBEDDING)
     also_reads: ClassVar[tuple[str, ...]] = ("quality", *QUALITY_FACTORS)  # the quality key
-    uses_actor: ClassVar[bool] = True
     is_global: ClassVar[bool] = True
 
-    batch_rows: ClassVar[int] = 1 << 62  # global: the whole column set at once
-
     cfg: DedupConfig
-    _embedder: CaptionEmbedder | None = field(default=None, init=False, repr=False)
 
-    def gpu_need(self) -> GpuNeed:
-        return GpuNeed.for_device(self.cfg.device) if self.cfg.device else GpuNeed()
+    def bind(self, previous: pa.Schema) -> None:
+        """Everything before it except the vectors (they stay in the embed stage's folder)."""
+        carried = pa.schema([f for f in previous if f.name not in (EMBEDDING, "embed_model")])
+        self.schema = schemas.extend(carried, self.adds)  # type: ignore[misc]
 
-    def preflight(self) -> None:
-        source = resolve_model(self.cfg.embedder)  # bundled models resolve to a local folder
-        check_model_available(source)
-
-    def setup(self, worker: Worker) -> None:
-        if self._embedder is None:
-            cfg = self.cfg
-            device = worker.device(cfg.device, f"{self.name} embedder")
-            self._embedder = CaptionEmbedder(cfg.embedder, device, cfg.embed_batch_size)
-            self._embedder.load()
-
-    def teardown(self) -> None:
-        self._embedder = None
-
-    def process(self, batch: pa.Table) -> pa.Table:
-        """The dedup columns and verdict of every row of `batch`, in its order (a global
-        stage returns only what it decides: curation/shard_task.py appends it to the rows)."""
-        assert self._embedder is not None, "setup() first"
-        cfg = self.cfg
-        found = dedup_captions(
-            batch, self._embedder, cfg.threshold, exact_max=cfg.exact_max,
-            partition_size=cfg.partition_size, boundary_margin=cfg.boundary_margin, probes=cfg.probes,
-        ).to_pylist()  # fmt: skip
-        rows: list[dict[str, Any]] = []
-        for d in found:
-            verdict = kept()
-            if not d["kept"]:
-                detail = f"caption repeats {d['duplicate_of']} (cosine {d['similarity']:.3f} >= {cfg.threshold})"
-                verdict = rejected("duplicate", detail)
-            rows.append(
-                {"duplicate_of": d["duplicate_of"], "similarity": d["similarity"], **verdict}
+    def decide(self, job: GlobalJob, pool: Pool) -> list[Decision]:
+        """Every shard's duplicates (one Decision a shard, in order)."""
+        index = pool.map(_index_block, [(job, b) for b in range(len(job.blocks))], "dedup index")
+        shards = [s for block in index for s in block]
+        present = [p for p, _, _ in shards]
+        quality = np.concatenate([q for _, q, _ in shards]) if shards else np.zeros(0)
+        dtype = "float32" if any(k == "float" for _, _, k in shards) else "float16"
+        vectors = ShardVectors(job, tuple(sum(int(p.sum()) for p, _, _ in b) for b in index), dtype)
+        scratch = StorageScratch(job.run.storage.child(f"{self.output_folder}/{SCRATCH}"))
+        i, j, s = find_pairs(vectors, SearchParams.of(self.cfg), pool, scratch)
+        found = group_duplicates(len(quality), i, j, s, quality)
+        # Global vector index -> (shard, input row): shard by shard, in order.
+        shard_of = np.repeat(np.arange(len(shards)), [int(p.sum()) for p in present])
+        row_of = np.concatenate([np.flatnonzero(p) for p in present]) if shards else np.zeros(0)
+        members = np.unique(np.concatenate([i, j]))
+        names = self._names(job, pool, shard_of[members], row_of[members])
+        name = dict(zip(members.tolist(), names, strict=True))
+        pairs = {"clip_id": [name[x] for x in i.tolist()],
+                 "other_clip_id": [name[x] for x in j.tolist()], "similarity": s}  # fmt: skip
+        job.run.storage.write_table(f"{self.output_folder}/{PAIRS}", pa.table(pairs, PAIRS_SCHEMA))
+        dups = np.flatnonzero(~found.kept)  # ascending, so shard by shard
+        bounds = np.searchsorted(shard_of[dups], np.arange(len(shards) + 1))
+        decisions = []
+        for k in range(len(shards)):
+            mine = dups[bounds[k] : bounds[k + 1]]
+            decisions.append(
+                Decision(
+                    row_of[mine].astype(np.int64),
+                    [name[int(x)] for x in found.duplicate_of[mine]],
+                    found.similarity[mine],
+                )
             )
-        return pa.Table.from_pylist(rows, schema=DECISIONS)
+        return decisions
+
+    @staticmethod
+    def _names(job: GlobalJob, pool: Pool, shards: np.ndarray, rows: np.ndarray) -> list[str]:
+        """The clip ids of (shard, row) pairs, read by one task per block that has some."""
+        first = np.cumsum([0, *(len(b) for b in job.blocks)])
+        tasks, where = [], []
+        for b in range(len(job.blocks)):
+            inside = np.flatnonzero((shards >= first[b]) & (shards < first[b + 1]))
+            wanted = [(int(k - first[b]), rows[inside[shards[inside] == k]])
+                      for k in np.unique(shards[inside])]  # fmt: skip
+            if wanted:
+                tasks.append((job, b, wanted))
+                where.append([inside[shards[inside] == first[b] + k] for k, _ in wanted])
+        out = np.empty(len(shards), object)
+        for places, found in zip(where, pool.map(_clip_ids, tasks, "dedup names"), strict=True):
+            for at, ids in zip(places, found, strict=True):
+                out[at] = ids
+        return out.tolist()
+
+    def decided(self, rows: pa.Table, decision: Decision) -> pa.Table:
+        """The dedup columns and verdict of one shard's input rows."""
+        n = rows.num_rows
+        duplicate_of: list[str | None] = [None] * n
+        similarity = np.full(n, np.nan, np.float32)
+        kept = np.ones(n, bool)
+        reason: list[str | None] = [None] * n
+        detail: list[str | None] = [None] * n
+        for row, of, sim in zip(decision.rows.tolist(), decision.of, decision.similarity,
+                                strict=True):  # fmt: skip
+            duplicate_of[row], similarity[row], kept[row] = of, sim, False
+            reason[row] = "duplicate"
+            detail[row] = f"caption repeats {of} (cosine {sim:.3f} >= {self.cfg.threshold})"
+        return pa.table(
+            {
+                "duplicate_of": pa.array(duplicate_of, pa.string()),
+                "similarity": pa.array(similarity, mask=np.isnan(similarity)),
+                "kept": kept,
+                "reject_reason": pa.array(reason, pa.string()),
+                "reject_detail": pa.array(detail, pa.string()),
+            },
+            schema=DECISIONS,
+        )

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from curation.dedup_scale import SerialPool
 from curation.global_task import run_global
 from curation.rundir import RunDir
 from curation.shard_task import Step, next_units, run_unit
@@ -32,7 +33,7 @@ class LocalRunner:
         worker = Worker.local()
         for step in steps:
             if step.stage.is_global:
-                for stats in run_global(run, step, units, worker):
+                for stats in run_global(run, step, units, SerialPool(self.progress)):
                     totals.add(stats)
                 continue
             following: list[Unit] = []

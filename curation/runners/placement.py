@@ -31,7 +31,7 @@ EPS = 1e-9
 class Op:
     step: Step
     name: str  # how Ray's progress shows it
-    part: str  # "run" | "prepare" | "answer" | "global"
+    part: str  # "run" | "prepare" | "answer" | "global" | "tasks" (a global stage's)
     actor: bool
     cpus: float
     gpus: float
@@ -66,9 +66,13 @@ def ops_of(step: Step, cluster_gpus: float) -> list[Op]:
            **kw: Any) -> Op:  # fmt: skip
         return Op(step, label, part, actor, r.cpus, gpus, r.memory_gb, r.concurrency, **kw)
 
-    if stage.is_global:
-        gpus = resolve_gpus(res, stage.gpu_need(), cluster_gpus, name)
-        return [op(name, "global", False, res, gpus)]
+    if stage.is_global:  # the coordinating task, then each task it hands out
+        tasks: TaskResources = stage.cfg.tasks  # type: ignore[attr-defined]
+        return [
+            op(name, "global", False, res, resolve_gpus(res, GpuNeed(), cluster_gpus, name)),
+            op(f"{name}.tasks", "tasks", False, tasks,
+               resolve_gpus(tasks, stage.gpu_need(), cluster_gpus, f"{name}.tasks")),
+        ]  # fmt: skip
     if not isinstance(stage, ModelStage):
         gpus = resolve_gpus(res, stage.gpu_need(), cluster_gpus, name)
         return [op(name, "run", stage.uses_actor, res, gpus)]

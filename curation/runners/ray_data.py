@@ -11,8 +11,8 @@ placement.py says what each reserves). What comes back to the driver is each sha
 statistics, summed as they arrive. A worker that dies is handled by Ray itself: tasks are
 retried and actors restarted with their shard sent again; Ray shows its progress bars.
 
-Global stages (dedup) need every shard: they run as one Ray task between two streaming
-segments. The run's storage must be reachable from every node: a shared folder, or an
+Global stages (dedup) need every shard: between two streaming segments, one Ray task
+coordinates them and hands their work out as Ray tasks (curation/runners/ray_pool.py). The run's storage must be reachable from every node: a shared folder, or an
 object store (curation/storage.py).
 """
 
@@ -96,12 +96,12 @@ class RayRunner:
     def _run_global(self, step: Step, run: RunDir, units: list[Unit], totals: Totals) -> None:
         import ray
 
-        (op,) = self._ops[id(step)]
+        op, tasks = self._ops[id(step)]
         options: dict[str, Any] = {"num_cpus": op.cpus, "num_gpus": op.gpus, "name": op.name}
         if op.memory_gb:
             options["memory"] = op.memory_gb * 2**30
         task = ray.remote(global_task).options(**options)
-        for stats in ray.get(task.remote(op, run, [u.key for u in units])):
+        for stats in ray.get(task.remote(op, tasks, run, [u.key for u in units])):
             totals.add(stats)
 
     def _stream(

@@ -20,6 +20,7 @@ import pyarrow as pa
 from curation.global_task import run_global
 from curation.rundir import RunDir
 from curation.runners.placement import Op
+from curation.runners.ray_pool import RayPool
 from curation.shard_task import (
     InFlight,
     answer_unit,
@@ -122,6 +123,8 @@ def actor_class(op: Op) -> type[StageActor]:
     return type(op.name, (StageActor,), {})
 
 
-def global_task(op: Op, run: RunDir, keys: list[str]) -> list[dict[str, Any]]:
-    """A global stage in one Ray task; returns every shard's statistics."""
-    return run_global(run, op.step, [Unit.parse(k) for k in keys], Worker.from_ray())
+def global_task(op: Op, tasks: Op, run: RunDir, keys: list[str]) -> list[dict[str, Any]]:
+    """A global stage coordinated by one Ray task, its work done by Ray tasks of the `tasks`
+    operator's size; returns every shard's statistics."""
+    pool = RayPool(tasks.cpus, tasks.gpus, tasks.memory_gb, progress=False)
+    return run_global(run, op.step, [Unit.parse(k) for k in keys], pool, remote=True)

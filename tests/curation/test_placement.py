@@ -57,8 +57,13 @@ def test_a_cuda_device_is_reserved_and_checked(tmp_path):
                                                 "brief_caption.resources.gpus=1")}  # fmt: skip
     with pytest.raises(ConfigError, match="brief_caption.resources.gpus is 1 but"):
         ops_of(steps["brief_caption"], cluster_gpus=4)
-    steps = {s.stage.name: s for s in steps_of(tmp_path, None, "dedup.device=cuda")}
-    assert ops_of(steps["dedup"], cluster_gpus=1)[0].gpus == 1.0  # an embedder on a GPU
+    steps = {s.stage.name: s for s in steps_of(tmp_path, None, "embed.device=cuda")}
+    assert ops_of(steps["embed"], cluster_gpus=1)[0].gpus == 1.0  # an embedder on a GPU
+    steps = {s.stage.name: s for s in steps_of(tmp_path, None, "dedup.tasks.gpus=3")}
+    coordinator, tasks = ops_of(steps["dedup"], cluster_gpus=4)
+    assert (coordinator.gpus, tasks.gpus, tasks.name) == (0.0, 3.0, "dedup.tasks")
+    with pytest.raises(ConfigError, match=r"stage dedup: dedup.tasks asks for 1 CPU, 3 GPU"):
+        check_fit([tasks], [node(16, 2)])
 
 
 def test_a_request_larger_than_every_node_fails(tmp_path):

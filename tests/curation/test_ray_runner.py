@@ -32,8 +32,8 @@ from stages.base import Stage
 
 pytestmark = pytest.mark.ray
 
-FOLDERS = ["sources", "scenes", "temporal", "clips", "boxes", "captions", "dedup", "detailed",
-           "consensus", "structured"]  # fmt: skip
+FOLDERS = ["sources", "scenes", "temporal", "clips", "boxes", "captions", "embeddings", "dedup",
+           "detailed", "consensus", "structured"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +103,8 @@ def test_a_model_worker_killed_mid_stage_still_ends_with_the_same_manifests(
     assert killed, "brief_caption finished before a worker could be killed"
     later = {run.unit_stats("captions", u)["worker"]["pid"] for u in run.units("captions")}
     assert later - set(killed), "no restarted worker wrote a shard"
-    expected = {k: v for k, v in local_reference.items() if k in FOLDERS[:7]}
-    assert manifests(run, FOLDERS[:7]) == expected
+    expected = {k: v for k, v in local_reference.items() if k in FOLDERS[:8]}
+    assert manifests(run, FOLDERS[:8]) == expected
 
 
 def test_a_served_model_streams_with_the_stages_around_it_through_errors_and_hangs(
