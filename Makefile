@@ -25,7 +25,7 @@ train_configs = $(if $(filter command line environment,$(origin CONFIG)),$(CONFI
 TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
-	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
+	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
 	bench-boxes bench-scale bench-signals bench-events \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train bench-face-crops
 
@@ -45,6 +45,7 @@ help:
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
 	@echo "make bench-temporal-quality     temporal filter verdicts and scores on labelled clips"
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
+	@echo "make bench-dedup-scale          the dedup stage on 10M embeddings, a 2-worker Ray cluster"
 	@echo "make bench-dedup-quality        dedup precision/recall by threshold on labelled paraphrases"
 	@echo "make bench-embed                captions per second of the default embedder on CPU"
 	@echo "make bench-boxes                each face/person detector: speed, precision/recall on CPU"
@@ -144,7 +145,7 @@ format:
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: bench-temporal bench-temporal-quality bench-dedup bench-dedup-quality bench-embed \
+bench: bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
 	bench-boxes bench-browse bench-train bench-scale bench-face-crops
 
 bench-temporal:
@@ -155,6 +156,9 @@ bench-temporal-quality:
 
 bench-dedup:
 	$(PY) bench/dedup.py
+
+bench-dedup-scale:
+	$(PY) bench/dedup_scale.py
 
 bench-dedup-quality:
 	$(PY) bench/dedup_quality.py

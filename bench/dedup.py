@@ -8,8 +8,9 @@ so duplicates fall on both sides of the default threshold and near it. `--topics
 structureless Gaussian vectors, the worst case for partitioning.
 
 Measured in one run:
-- `curation.dedup.deduplicate` on all n vectors (partitioned search + grouping): wall time and
-  the process's peak resident memory;
+- `curation.dedup.deduplicate` on all n vectors (partitioned search + grouping, every task in
+  this process: the same code the dedup stage runs as Ray tasks): wall time and the process's
+  peak resident memory (the n float32 vectors included);
 - recall and precision of its duplicate pairs against exact brute force, on a subset
   (`--subset`, 50k; about half of it members of planted pairs, the rest random): pairs with
   both ends in the subset;
