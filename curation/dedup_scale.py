@@ -32,40 +32,20 @@ from __future__ import annotations
 import io
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import faiss
 import numpy as np
 
+from curation.pool import Pool, SerialPool
 from curation.storage import Storage
 
 log = logging.getLogger(__name__)
-A = TypeVar("A")
-R = TypeVar("R")
 
 # Blocked matrix products may differ from the row-by-row similarity in the last bits: search
 # a little below the threshold, then keep what the recomputed similarity puts at or above it.
 SEARCH_SLACK = 1e-4
-
-
-class Pool(Protocol):
-    """Runs independent tasks: `fn` over `items`, results in the items' order."""
-
-    def map(self, fn: Callable[[A], R], items: list[A], what: str) -> list[R]: ...
-
-
-@dataclass
-class SerialPool:
-    """Every task in this process, one after another."""
-
-    progress: bool = False
-
-    def map(self, fn: Callable[[A], R], items: list[A], what: str) -> list[R]:
-        from tqdm import tqdm
-
-        return [fn(x) for x in tqdm(items, desc=what, unit="task", disable=not self.progress)]
 
 
 class Blocks(Protocol):

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.dedup_scale import Pool
+from curation.pool import Pool
 from curation.rundir import RunDir
 from curation.shard_task import STALE, Step, Work, complete, invalidate, kept_rows
 from curation.units import Unit

@@ -27,8 +27,8 @@ from curation.config_base import Resources, Section
 from curation.worker import GpuNeed, Worker
 
 if TYPE_CHECKING:
-    from curation.dedup_scale import Pool
     from curation.global_task import GlobalJob
+    from curation.pool import Pool
 
 T = TypeVar("T")
 R = TypeVar("R")

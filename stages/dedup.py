@@ -20,8 +20,9 @@ import pyarrow as pa
 from curation import schemas
 from curation.config import DedupConfig
 from curation.dedup import QUALITY_FACTORS, group_duplicates, quality_key
-from curation.dedup_scale import Pool, SearchParams, StorageScratch, find_pairs
+from curation.dedup_scale import SearchParams, StorageScratch, find_pairs
 from curation.global_task import GlobalJob
+from curation.pool import Pool
 from stages.base import Stage
 from stages.embed import EMBEDDING, read_embeddings
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from curation.dedup_scale import SerialPool
 from curation.global_task import run_global
+from curation.pool import SerialPool
 from curation.rundir import RunDir
 from curation.shard_task import Step, next_units, run_unit
 from curation.totals import Totals

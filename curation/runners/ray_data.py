@@ -12,8 +12,9 @@ statistics, summed as they arrive. A worker that dies is handled by Ray itself: 
 retried and actors restarted with their shard sent again; Ray shows its progress bars.
 
 Global stages (dedup) need every shard: between two streaming segments, one Ray task
-coordinates them and hands their work out as Ray tasks (curation/runners/ray_pool.py). The run's storage must be reachable from every node: a shared folder, or an
-object store (curation/storage.py).
+coordinates them and hands their work out as Ray tasks (curation/runners/ray_pool.py). The
+run's storage must be reachable from every node: a shared folder, or an object store
+(curation/storage.py).
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from ray_cluster import local_cluster
 
 from curation.config import DedupConfig
 from curation.dedup import deduplicate
-from curation.dedup_scale import SearchParams, SerialPool
+from curation.dedup_scale import SearchParams
 from curation.global_task import run_global
+from curation.pool import SerialPool
 from curation.rundir import RunDir
 from curation.runners.ray_data import RayRunner
 from curation.shard_task import Step
