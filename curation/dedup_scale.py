@@ -131,6 +131,9 @@ class SearchParams:
     coarse_size: int
     train_sample: int
     seed: int = 0
+    # Where the matrix products run: None, NumPy on the CPU; else a torch device ("cuda" when
+    # the tasks reserved a GPU). Every similarity kept is still recomputed on the CPU.
+    torch_device: str | None = None
 
     @classmethod
     def of(cls, cfg: object) -> SearchParams:
@@ -261,7 +264,8 @@ def _places(
     near = np.zeros((len(emb), width), bool)
     for start in range(0, len(emb), chunk):
         rows = slice(start, start + chunk)
-        ids[rows], near[rows] = _nearest(emb[rows] @ plan.fine.T, width, params.boundary_margin)
+        sims = products(emb[rows], plan.fine, params.torch_device)
+        ids[rows], near[rows] = _nearest(sims, width, params.boundary_margin)
     return ids, near
 
 
@@ -304,7 +308,7 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
     home = np.concatenate([p["home"] for p in pieces])
     low = params.threshold - SEARCH_SLACK
     if plan.fine is None:
-        a, b, _ = exact_pairs(emb, low)
+        a, b, _ = exact_pairs(emb, low, params.torch_device)
     else:
         order = np.lexsort((~home, row, partition))  # by partition, home rows first
         row, partition, home = row[order], partition[order], home[order]
@@ -315,7 +319,7 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
             queries = targets[is_home]
             if len(queries) == 0 or len(targets) < 2:
                 continue
-            q, t = np.nonzero(emb[queries] @ emb[targets].T >= low)
+            q, t = at_least(emb[queries], emb[targets], low, params.torch_device)
             qa, tb = queries[q], targets[t]
             # Two home rows find each other twice: keep it once. A boundary row is found by
             # home rows only.
@@ -328,17 +332,42 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
     return np.minimum(i, j), np.maximum(i, j), sims[keep]
 
 
-def exact_pairs(emb: np.ndarray, threshold: float, chunk: int = 2048) -> Pairs:
+def exact_pairs(
+    emb: np.ndarray, threshold: float, torch_device: str | None = None, chunk: int = 2048
+) -> Pairs:
     """All pairs i < j with similarity >= threshold, by brute force (blocked matrix products)."""
     parts = []
     for start in range(0, len(emb), chunk):
-        block = emb[start : start + chunk]
-        q, t = np.nonzero(block @ emb[start:].T >= threshold)
+        q, t = at_least(emb[start : start + chunk], emb[start:], threshold, torch_device)
         q += start
         t += start
         keep = t > q
         parts.append((q[keep], t[keep], exact_similarity(emb, q[keep], t[keep])))
     return _concat(parts)
+
+
+def products(a: np.ndarray, b: np.ndarray, torch_device: str | None) -> np.ndarray:
+    """a @ b.T, float32, by NumPy or on a torch device."""
+    if torch_device is None:
+        return a @ b.T
+    import torch
+
+    x, y = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
+    return (x @ y.T).cpu().numpy()
+
+
+def at_least(
+    a: np.ndarray, b: np.ndarray, low: float, torch_device: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row of a, row of b) wherever their inner product is >= low; on a torch device only
+    the indices come back."""
+    if torch_device is None:
+        return np.nonzero(a @ b.T >= low)
+    import torch
+
+    x, y = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
+    r, c = torch.nonzero(x @ y.T >= low, as_tuple=True)
+    return r.cpu().numpy(), c.cpu().numpy()
 
 
 def exact_similarity(

@@ -39,6 +39,7 @@ class GlobalJob:
     step: Step
     blocks: tuple[tuple[Unit, ...], ...]
     remote: bool  # tasks run in Ray workers (their Worker comes from Ray)
+    task_gpus: float = 0.0  # GPUs each of the stage's tasks reserved
 
     def read(self, unit: Unit, columns: list[str]) -> pa.Table:
         """A shard's kept input rows, only `columns` (those it has)."""
@@ -74,7 +75,12 @@ def blocks_of(step: Step, units: list[Unit], block_rows: int) -> list[list[Unit]
 
 
 def run_global(
-    run: RunDir, step: Step, units: list[Unit], pool: Pool, remote: bool = False
+    run: RunDir,
+    step: Step,
+    units: list[Unit],
+    pool: Pool,
+    remote: bool = False,
+    task_gpus: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The stage over all `units` (every shard of its input); every shard's statistics."""
     stage = step.stage
@@ -85,7 +91,7 @@ def run_global(
         return [run.unit_stats(step.folder, u) for u in units]
     started = time.perf_counter()
     blocks = blocks_of(step, units, stage.rows_a_task)
-    job = GlobalJob(run, step, tuple(tuple(b) for b in blocks), remote)
+    job = GlobalJob(run, step, tuple(tuple(b) for b in blocks), remote, task_gpus)
     decisions = stage.decide(job, pool)  # one per unit, in order
     seconds = (time.perf_counter() - started) / max(1, len(units))
     writes, at = [], 0

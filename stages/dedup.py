@@ -11,6 +11,7 @@ stay in embeddings/; dedup's output carries everything else forward.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -112,7 +113,11 @@ class DedupStage(Stage):
         dtype = "float32" if any(k == "float" for _, _, k in shards) else "float16"
         vectors = ShardVectors(job, tuple(sum(int(p.sum()) for p, _, _ in b) for b in index), dtype)
         scratch = StorageScratch(job.run.storage.child(f"{self.output_folder}/{SCRATCH}"))
-        i, j, s = find_pairs(vectors, SearchParams.of(self.cfg), pool, scratch)
+        # Tasks that reserved a GPU do their matrix products on it (FAISS K-means too, with
+        # faiss-gpu); what is kept is recomputed on the CPU either way.
+        device = "cuda" if job.task_gpus > 0 else None
+        params = dataclasses.replace(SearchParams.of(self.cfg), torch_device=device)
+        i, j, s = find_pairs(vectors, params, pool, scratch)
         found = group_duplicates(len(quality), i, j, s, quality)
         # Global vector index -> (shard, input row): shard by shard, in order.
         shard_of = np.repeat(np.arange(len(shards)), [int(p.sum()) for p in present])

@@ -127,4 +127,5 @@ def global_task(op: Op, tasks: Op, run: RunDir, keys: list[str]) -> list[dict[st
     """A global stage coordinated by one Ray task, its work done by Ray tasks of the `tasks`
     operator's size; returns every shard's statistics."""
     pool = RayPool(tasks.cpus, tasks.gpus, tasks.memory_gb, progress=False)
-    return run_global(run, op.step, [Unit.parse(k) for k in keys], pool, remote=True)
+    units = [Unit.parse(k) for k in keys]
+    return run_global(run, op.step, units, pool, remote=True, task_gpus=tasks.gpus)

@@ -144,6 +144,16 @@ def test_partitioned_search_matches_brute_force(coarse_size):
     assert np.allclose(sims, np.einsum("ij,ij->i", emb[found_i], emb[found_j]), atol=1e-6)
 
 
+def test_matrix_products_on_a_torch_device_find_the_same_pairs():
+    """The GPU path (tasks that reserved a GPU) run here on torch's CPU device."""
+    emb = clustered(4000, seed=2)
+    params = SearchParams.of(DedupConfig(threshold=0.9, exact_max=1000, partition_size=250))
+    numpy_pairs = in_memory(emb, params)
+    torch_pairs = in_memory(emb, dataclasses.replace(params, torch_device="cpu"))
+    assert len(numpy_pairs[0]) >= 200
+    assert all(np.array_equal(a, b) for a, b in zip(numpy_pairs, torch_pairs, strict=True))
+
+
 def test_deduplicate_is_deterministic_and_picks_the_partitioned_path():
     emb = clustered(3000, seed=1)
     a = deduplicate(emb, 0.9, exact_max=1000, partition_size=200)
