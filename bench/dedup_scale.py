@@ -14,7 +14,7 @@ Measured in one run:
 - the peak resident memory of every process (the bench, Ray's daemons and workers), sampled
   every 0.2 s: `peak_rss_bytes` is the largest, `max_task_rss_bytes` the largest of a worker
   running a dedup task;
-- recall and precision of the pairs the stage found (dedup/pairs/similar_pairs.parquet) against
+- recall and precision of the pairs the stage found (dedup/_pairs/similar_pairs.parquet) against
   exact all-pairs search (blocked matrix products) on a subset: `--subset-shards` whole
   shards, drawn at random, with every pair inside them;
 - beside it, the baseline: exact all-pairs on the subset, and that time extrapolated to n.

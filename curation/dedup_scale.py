@@ -238,29 +238,29 @@ def _train(args: tuple[np.ndarray, int, int, int]) -> Plan:
 
 
 def _nearest(sims: np.ndarray, width: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the columns within `margin` of its best, nearest first, at most `width`:
-    (column or -1, whether it is one)."""
-    ids = np.full((len(sims), width), -1, np.int64)
-    near = np.zeros((len(sims), width), bool)
-    best = sims.max(axis=1)
-    r, c = np.nonzero(sims >= (best - margin)[:, None])
-    order = np.lexsort((c, -sims[r, c], r))  # by row, nearest first
-    r, c = r[order], c[order]
-    rank = np.arange(len(r)) - np.searchsorted(r, r)
-    keep = rank < width
-    ids[r[keep], rank[keep]] = c[keep]
-    near[r[keep], rank[keep]] = True
-    return ids, near
+    """Per row, the `width` nearest columns, nearest first (ties: the lower column), and
+    whether each is within `margin` of the row's best."""
+    if width < sims.shape[1]:
+        top = np.argpartition(-sims, width - 1, axis=1)[:, :width]
+    else:
+        top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+    vals = np.take_along_axis(sims, top, axis=1)
+    rows = np.repeat(np.arange(len(sims)), top.shape[1])
+    order = np.lexsort((top.reshape(-1), -vals.reshape(-1), rows)).reshape(top.shape)
+    order -= np.arange(len(sims))[:, None] * top.shape[1]
+    ids = np.take_along_axis(top, order, axis=1).astype(np.int64)
+    vals = np.take_along_axis(vals, order, axis=1)
+    return ids, vals >= vals[:, :1] - margin
 
 
 def _places(
-    plan: Plan, emb: np.ndarray, params: SearchParams, chunk: int = 4096
+    plan: Plan, emb: np.ndarray, params: SearchParams, chunk: int = 1024
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest partitions, `probes` wide (-1 past the end), and whether each is a
-    place: the home (first) and those within `boundary_margin` of it (matrix products)."""
+    """Each row's `probes` nearest partitions, and whether each is a place: the home (first)
+    and those within `boundary_margin` of it (matrix products)."""
     assert plan.fine is not None
     width = min(params.probes, len(plan.fine))
-    ids = np.full((len(emb), width), -1, np.int64)
+    ids = np.zeros((len(emb), width), np.int64)
     near = np.zeros((len(emb), width), bool)
     for start in range(0, len(emb), chunk):
         rows = slice(start, start + chunk)
@@ -274,6 +274,8 @@ def _assign_block(args: tuple[Blocks, int, int, Plan, SearchParams, Scratch]) ->
     blocks, block, offset, plan, params, scratch = args
     emb = blocks.read(block)
     counts = np.zeros(plan.groups, np.int64)
+    if len(emb) == 0:
+        return counts
     if plan.fine is None:  # one group, searched exactly
         places = np.zeros((len(emb), 1), np.int64)
         near = np.ones((len(emb), 1), bool)
@@ -319,7 +321,7 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
             queries = targets[is_home]
             if len(queries) == 0 or len(targets) < 2:
                 continue
-            q, t = at_least(emb[queries], emb[targets], low, params.torch_device)
+            q, t = _at_least_blocked(emb[queries], emb[targets], low, params.torch_device)
             qa, tb = queries[q], targets[t]
             # Two home rows find each other twice: keep it once. A boundary row is found by
             # home rows only.
@@ -344,6 +346,17 @@ def exact_pairs(
         keep = t > q
         parts.append((q[keep], t[keep], exact_similarity(emb, q[keep], t[keep])))
     return _concat(parts)
+
+
+def _at_least_blocked(
+    a: np.ndarray, b: np.ndarray, low: float, torch_device: str | None, rows: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """at_least() a few hundred rows of `a` at a time: the products stay in cache."""
+    if torch_device is not None or len(a) <= rows:
+        return at_least(a, b, low, torch_device)
+    parts = [at_least(a[s : s + rows], b, low, None) for s in range(0, len(a), rows)]
+    r = np.concatenate([p[0] + s for p, s in zip(parts, range(0, len(a), rows), strict=True)])
+    return r, np.concatenate([p[1] for p in parts])
 
 
 def products(a: np.ndarray, b: np.ndarray, torch_device: str | None) -> np.ndarray:

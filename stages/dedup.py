@@ -5,7 +5,7 @@ with each shard (stages/embed.py), without ever holding them all: the pair searc
 tasks over blocks of shards and groups of partitions (curation/dedup_scale.py), in-process or as
 Ray tasks, with the same result. The clip with the best quality key in each group is kept,
 the others are rejected as `duplicate` with `duplicate_of` and `similarity`. Every pair found
-at or above the threshold is also written to dedup/pairs/similar_pairs.parquet. The vectors
+at or above the threshold is also written to dedup/_pairs/similar_pairs.parquet. The vectors
 stay in embeddings/; dedup's output carries everything else forward.
 """
 
@@ -29,7 +29,7 @@ from stages.embed import EMBEDDING, read_embeddings
 
 DECISIONS = pa.schema([*schemas.DEDUP_COLUMNS, *schemas.VERDICT])
 SCRATCH = ".work"  # in dedup's folder: the partitions' pieces while they are searched
-PAIRS = "pairs/similar_pairs.parquet"  # in dedup's folder (not a shard): every pair found
+PAIRS = "_pairs/similar_pairs.parquet"  # in dedup's folder; "_": not read as a shard
 PAIRS_SCHEMA = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
@@ -63,6 +63,7 @@ class ShardVectors:
     def read(self, block: int) -> np.ndarray:
         parts = [read_embeddings(self.job.read(u, [EMBEDDING])[EMBEDDING])[0]
                  for u in self.job.blocks[block]]  # fmt: skip
+        parts = [p for p in parts if len(p)]  # a shard may have no captioned clip
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
