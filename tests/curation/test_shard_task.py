@@ -66,10 +66,22 @@ class Parity(Stage):
     is_global: ClassVar[bool] = True
     cfg: TemporalConfig
 
-    def process(self, batch: pa.Table) -> pa.Table:
-        rows = [kept() if r["y"] % 4 == 0 else rejected("odd", "not a multiple of 4")
-                for r in batch.to_pylist()]  # fmt: skip
-        return pa.Table.from_pylist(rows, schema=pa.schema(VERDICT))
+    def decide(self, job, pool) -> list[int]:
+        """Per shard, how many clips of the whole input it has seen before it (by tasks)."""
+        sizes = pool.map(_sizes, [(job, b) for b in range(len(job.blocks))], "parity")
+        flat = [n for block in sizes for n in block]
+        return [sum(flat[:k]) for k in range(len(flat))]
+
+    def decided(self, rows: pa.Table, decision: int) -> pa.Table:
+        verdicts = [kept() if r["y"] % 4 == 0 else rejected("odd", "not a multiple of 4")
+                    for r in rows.to_pylist()]  # fmt: skip
+        assert decision >= 0
+        return pa.Table.from_pylist(verdicts, schema=pa.schema(VERDICT))
+
+
+def _sizes(args) -> list[int]:
+    job, block = args
+    return [job.read(u, ["clip_id"]).num_rows for u in job.blocks[block]]
 
 
 @dataclass(kw_only=True)
