@@ -47,6 +47,18 @@ def synthesize(n: int, dim: int, topics: int, seed: int) -> tuple[np.ndarray, np
         centers /= np.linalg.norm(centers, axis=1, keepdims=True)
         emb += centers[rng.integers(0, topics, n)] * np.float32(0.58)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    source, plants = plant(emb, rng)
+    order = rng.permutation(n)
+    new_row = np.empty(n, np.int64)
+    new_row[order] = np.arange(n)
+    pairs = np.stack([new_row[source], new_row[plants]], axis=1)
+    return emb[order], pairs
+
+
+def plant(emb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Overwrite the last 5% of the rows with duplicates of earlier rows, each at a cosine
+    drawn from 0.52-0.97 to its original; (original rows, planted rows)."""
+    n, dim = emb.shape
     planted = n // 20
     source = rng.integers(0, n - planted, size=planted)
     cosine = rng.uniform(0.52, 0.97, size=(planted, 1)).astype(np.float32)
@@ -54,11 +66,7 @@ def synthesize(n: int, dim: int, topics: int, seed: int) -> tuple[np.ndarray, np
     noise -= np.sum(noise * emb[source], axis=1, keepdims=True) * emb[source]  # orthogonal
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     emb[n - planted :] = emb[source] * cosine + noise * np.sqrt(1 - cosine**2)
-    order = rng.permutation(n)
-    new_row = np.empty(n, np.int64)
-    new_row[order] = np.arange(n)
-    pairs = np.stack([new_row[source], new_row[np.arange(n - planted, n)]], axis=1)
-    return emb[order], pairs
+    return source, np.arange(n - planted, n)
 
 
 def naive_pairs(emb: np.ndarray, threshold: float, block: int = 4096) -> set[tuple[int, int]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -34,6 +35,8 @@ import numpy as np
 import psutil
 import pyarrow as pa
 import ray
+from dedup import naive_pairs, plant  # bench/dedup.py: the same synthetic data, exact search
+from ray import cloudpickle
 from ray.cluster_utils import Cluster
 
 from curation.config import DedupConfig
@@ -68,13 +71,7 @@ def shard_vectors(shard: int, rows: int, dim: int, topics: int, seed: int) -> np
         centers = (centers / np.linalg.norm(centers, axis=1, keepdims=True)).astype(np.float32)
         emb += centers[rng.integers(0, topics, rows)] * np.float32(0.58)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    planted = rows // 20
-    source = rng.integers(0, rows - planted, size=planted)
-    cosine = rng.uniform(0.52, 0.97, size=(planted, 1)).astype(np.float32)
-    noise = rng.standard_normal((planted, dim), dtype=np.float32)
-    noise -= np.sum(noise * emb[source], axis=1, keepdims=True) * emb[source]
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    emb[rows - planted :] = emb[source] * cosine + noise * np.sqrt(1 - cosine**2)
+    plant(emb, rng)
     return emb[rng.permutation(rows)]
 
 
@@ -128,16 +125,6 @@ class MemorySampler:
             self._stop.wait(self.every_s)
 
 
-def exact_pairs(emb: np.ndarray, threshold: float, block: int = 4096) -> set[tuple[int, int]]:
-    pairs = set()
-    for start in range(0, len(emb), block):
-        rows, cols = np.nonzero(emb[start : start + block] @ emb.T >= threshold)
-        rows += start
-        keep = cols > rows
-        pairs.update(zip(rows[keep].tolist(), cols[keep].tolist(), strict=True))
-    return pairs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -170,6 +157,7 @@ def main() -> None:
         for _ in range(args.workers):
             cluster.add_node(num_cpus=1, object_store_memory=1 << 30)
         cluster.wait_for_nodes()
+        cloudpickle.register_pickle_by_value(sys.modules["dedup"])  # workers lack bench/
         ray.init(address=cluster.address, log_to_driver=False)
         run = RunDir(root, "scale")
 
@@ -210,7 +198,7 @@ def main() -> None:
         found = {(position[x], position[y]) for x, y in zip(a, b, strict=True)
                  if x in position and y in position}  # fmt: skip
         started = time.perf_counter()
-        truth = exact_pairs(emb, cfg.threshold)
+        truth = naive_pairs(emb, cfg.threshold)
         exact_s = time.perf_counter() - started
         hits = len(found & truth)
         recall = hits / len(truth) if truth else 1.0

@@ -269,7 +269,7 @@ class PipelineConfig(Section):
 # Settings that change how and where the work runs, never what it writes: a run may resume
 # with other values of these (more workers, another server address, a longer timeout).
 OPERATIONAL = frozenset(
-    {"resources", "prepare", "runner", "run", "notice", "threads", "device", "base_url",
+    {"resources", "prepare", "tasks", "runner", "run", "notice", "threads", "device", "base_url",
      "api_key_env", "concurrency", "timeout_s", "retries", "backoff_s", "gpu_memory_utilization"}
 )  # fmt: skip
 

@@ -281,7 +281,7 @@ def _assign_block(args: tuple[Blocks, int, int, Plan, SearchParams, Scratch]) ->
         near = np.ones((len(emb), 1), bool)
     else:
         places, near = _places(plan, emb, params)
-    place_group = np.where(near, plan.group[np.maximum(places, 0)], -1)
+    place_group = np.where(near, plan.group[places], -1)
     for g in np.unique(place_group[place_group >= 0]):
         local = np.flatnonzero((place_group == g).any(axis=1))
         r, c = np.nonzero(near[local] & (place_group[local] == g))
@@ -310,7 +310,7 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
     home = np.concatenate([p["home"] for p in pieces])
     low = params.threshold - SEARCH_SLACK
     if plan.fine is None:
-        a, b, _ = exact_pairs(emb, low, params.torch_device)
+        a, b, sims = exact_pairs(emb, low, params.torch_device)  # recomputed row by row
     else:
         order = np.lexsort((~home, row, partition))  # by partition, home rows first
         row, partition, home = row[order], partition[order], home[order]
@@ -328,7 +328,7 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
             keep = (qa != tb) & (~is_home[t] | (qa < tb))
             found.append((qa[keep], tb[keep], np.zeros(int(keep.sum()), np.float32)))
         a, b, _ = _concat(found)
-    sims = exact_similarity(emb, a, b)
+        sims = exact_similarity(emb, a, b)
     keep = sims >= params.threshold
     i, j = ids[a[keep]], ids[b[keep]]
     return np.minimum(i, j), np.maximum(i, j), sims[keep]

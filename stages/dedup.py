@@ -67,16 +67,15 @@ class ShardVectors:
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
-def _index_block(args: tuple[GlobalJob, int]) -> list[tuple[np.ndarray, np.ndarray, str]]:
-    """Per shard of a block: which rows have a vector, their quality keys, the vector type."""
+def _index_block(args: tuple[GlobalJob, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per shard of a block: which rows have a vector, and their quality keys."""
     job, block = args
     out = []
     for unit in job.blocks[block]:
         rows = job.read(unit, ["clip_id", "embed_model", "quality", *QUALITY_FACTORS])
         # A row has a vector exactly when it names the model that made it (stages/embed.py).
         present = ~np.asarray(rows["embed_model"].is_null().to_numpy(zero_copy_only=False), bool)
-        kind = str(job.input_type(unit, EMBEDDING).value_type)
-        out.append((present, quality_key(rows)[present], kind))
+        out.append((present, quality_key(rows)[present]))
     return out
 
 
@@ -109,10 +108,12 @@ class DedupStage(Stage):
         """Every shard's duplicates (one Decision a shard, in order)."""
         index = pool.map(_index_block, [(job, b) for b in range(len(job.blocks))], "dedup index")
         shards = [s for block in index for s in block]
-        present = [p for p, _, _ in shards]
-        quality = np.concatenate([q for _, q, _ in shards]) if shards else np.zeros(0)
-        dtype = "float32" if any(k == "float" for _, _, k in shards) else "float16"
-        vectors = ShardVectors(job, tuple(sum(int(p.sum()) for p, _, _ in b) for b in index), dtype)
+        present = [p for p, _ in shards]
+        quality = np.concatenate([q for _, q in shards]) if shards else np.zeros(0)
+        # One precision for the run (embed.dtype is part of its fingerprint).
+        kind = job.input_type(job.blocks[0][0], EMBEDDING).value_type if shards else None
+        dtype = "float32" if kind == pa.float32() else "float16"
+        vectors = ShardVectors(job, tuple(sum(int(p.sum()) for p, _ in b) for b in index), dtype)
         scratch = StorageScratch(job.run.storage.child(f"{self.output_folder}/{SCRATCH}"))
         # Tasks that reserved a GPU do their matrix products on it (FAISS K-means too, with
         # faiss-gpu); what is kept is recomputed on the CPU either way.
