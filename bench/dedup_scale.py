@@ -158,7 +158,7 @@ def main() -> None:
             cluster.add_node(num_cpus=1, object_store_memory=1 << 30)
         cluster.wait_for_nodes()
         cloudpickle.register_pickle_by_value(sys.modules["dedup"])  # workers lack bench/
-        ray.init(address=cluster.address, log_to_driver=False)
+        ray.init(address=cluster.address, log_to_driver=True)  # the phases
         run = RunDir(root, "scale")
 
         started = time.perf_counter()

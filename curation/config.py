@@ -198,6 +198,9 @@ class DedupConfig(Section):
         500_000, ge=1000, description="rows a pair-search task holds (a group of partitions)"
     )
     train_sample: int = Field(100_000, ge=1000, description="vectors K-means trains on, at least")
+    search_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="pair-search products; auto: bfloat16 where native (same pairs)"
+    )
     block_rows: int = Field(
         200_000, ge=1000, description="rows (whole shards) one read or assign task takes"
     )

@@ -6,13 +6,14 @@ dedup split it, in phases, each a list of independent tasks that a `Pool` runs (
 another in this process, or as Ray tasks on a cluster: curation/runners/ray_pool.py):
 
 1. **Plan.** Spherical K-means on a sample of the vectors (drawn by global row, at least 40
-   a centroid) gives `n / partition_size` partitions; the centroids themselves are clustered
-   into `ceil(n / coarse_size)` groups of neighbouring partitions, one pair-search task each.
+   a centroid) gives `n / partition_size` partitions (curation/dedup_partitions.py); the
+   centroids themselves are clustered into `ceil(n / coarse_size)` groups of neighbouring
+   partitions, one pair-search task each.
 2. **Assign.** One task per block of the input (whole shards) reads its vectors and gives
-   each its nearest centroid as home, by exact matrix products against every centroid; a
-   vector whose next centroids are almost as near (within `boundary_margin`, at most
-   `probes` in all) is also a search target there, so a pair split by a boundary is still
-   found. Each group's piece of the block goes to scratch storage.
+   each its nearest centroid as home, by matrix products with every centroid; a vector whose
+   next centroids are almost as near (within `boundary_margin`, at most `probes` in all) is
+   also a search target there, so a pair split by a boundary is still found. Each group's
+   piece of the block goes to scratch storage.
 3. **Pairs per group.** One task per group reads its pieces (memory bounded by the group,
    not by n) and searches each partition: its home rows against its home and boundary rows
    (matrix products, then a threshold). Every similarity is recomputed from the two vectors
@@ -35,17 +36,15 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
-import faiss
 import numpy as np
 
+from curation.dedup_kernels import Products, SearchDtype, exact_similarity
+from curation.dedup_partitions import Plan, train
+from curation.dedup_partitions import places as partition_places
 from curation.pool import Pool, SerialPool
 from curation.storage import Storage
 
 log = logging.getLogger(__name__)
-
-# Blocked matrix products may differ from the row-by-row similarity in the last bits: search
-# a little below the threshold, then keep what the recomputed similarity puts at or above it.
-SEARCH_SLACK = 1e-4
 
 
 class Blocks(Protocol):
@@ -131,9 +130,14 @@ class SearchParams:
     coarse_size: int
     train_sample: int
     seed: int = 0
-    # Where the matrix products run: None, NumPy on the CPU; else a torch device ("cuda" when
-    # the tasks reserved a GPU). Every similarity kept is still recomputed on the CPU.
+    # Where the matrix products run: None, this machine's CPU; else a torch device ("cuda"
+    # when the tasks reserved a GPU); and in what precision (curation/dedup_kernels.py).
+    # Every similarity kept is still recomputed on the CPU.
     torch_device: str | None = None
+    search_dtype: SearchDtype = "auto"
+
+    def products(self) -> Products:
+        return Products.on(self.torch_device, self.search_dtype)
 
     @classmethod
     def of(cls, cfg: object) -> SearchParams:
@@ -143,19 +147,6 @@ class SearchParams:
 
 
 Pairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # (i, j, similarity), global rows, i < j
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Where vectors go: fine partitions (searched inside), put in groups of neighbouring
-    partitions, one task a group. No centroids at all: one group, searched exactly."""
-
-    fine: np.ndarray | None = None  # (partitions, d)
-    group: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # a partition's
-
-    @property
-    def groups(self) -> int:
-        return int(self.group.max()) + 1
 
 
 def find_pairs(blocks: Blocks, params: SearchParams, pool: Pool, scratch: Scratch) -> Pairs:
@@ -198,75 +189,8 @@ def _sample_block(args: tuple[Blocks, int, np.ndarray]) -> np.ndarray:
     return blocks.read(block)[rows]
 
 
-# Above this many centroids K-means trains in two levels. (Assignment stays exact, against
-# every centroid: on embeddings without strong structure a two-level assignment puts ~8% of
-# the vectors in the wrong partition, and recall falls to ~0.9.)
-FLAT_KMEANS = 1024
-
-
-def _kmeans(sample: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Spherical K-means; above FLAT_KMEANS centroids, in two levels (sqrt(k) clusters first, then
-    each split into its share of k), so training costs ~sqrt(k), not k, a sample vector."""
-    if k >= len(sample):
-        return np.ascontiguousarray(sample[:k])
-    if k > FLAT_KMEANS:
-        top = _kmeans(sample, math.ceil(math.sqrt(k)), seed)
-        home = np.argmax(sample @ top.T, axis=1)
-        parts = []
-        for c in range(len(top)):
-            members = sample[home == c]
-            share = round(k * len(members) / len(sample))
-            if share:
-                parts.append(_kmeans(members, min(share, len(members)), seed + 1 + c))
-        return np.concatenate(parts)
-    gpu = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
-    kmeans = faiss.Kmeans(sample.shape[1], k, niter=10, spherical=True, seed=seed, gpu=gpu)
-    kmeans.train(sample)
-    return kmeans.centroids
-
-
 def _train(args: tuple[np.ndarray, int, int, int]) -> Plan:
-    """k partitions by spherical K-means; the partitions themselves clustered into `groups`,
-    so that a vector's nearest partitions tend to share its group."""
-    sample, k, groups, seed = args
-    fine = _kmeans(sample, k, seed)
-    group = np.zeros(len(fine), np.int64)
-    if groups > 1:
-        coarse = _kmeans(fine, groups, seed + 1)
-        _, group = np.unique(np.argmax(fine @ coarse.T, axis=1), return_inverse=True)
-    return Plan(fine, group.astype(np.int64))
-
-
-def _nearest(sims: np.ndarray, width: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the `width` nearest columns, nearest first (ties: the lower column), and
-    whether each is within `margin` of the row's best."""
-    if width < sims.shape[1]:
-        top = np.argpartition(-sims, width - 1, axis=1)[:, :width]
-    else:
-        top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-    vals = np.take_along_axis(sims, top, axis=1)
-    rows = np.repeat(np.arange(len(sims)), top.shape[1])
-    order = np.lexsort((top.reshape(-1), -vals.reshape(-1), rows)).reshape(top.shape)
-    order -= np.arange(len(sims))[:, None] * top.shape[1]
-    ids = np.take_along_axis(top, order, axis=1).astype(np.int64)
-    vals = np.take_along_axis(vals, order, axis=1)
-    return ids, vals >= vals[:, :1] - margin
-
-
-def _places(
-    plan: Plan, emb: np.ndarray, params: SearchParams, chunk: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's `probes` nearest partitions, and whether each is a place: the home (first)
-    and those within `boundary_margin` of it (matrix products)."""
-    assert plan.fine is not None
-    width = min(params.probes, len(plan.fine))
-    ids = np.zeros((len(emb), width), np.int64)
-    near = np.zeros((len(emb), width), bool)
-    for start in range(0, len(emb), chunk):
-        rows = slice(start, start + chunk)
-        sims = products(emb[rows], plan.fine, params.torch_device)
-        ids[rows], near[rows] = _nearest(sims, width, params.boundary_margin)
-    return ids, near
+    return train(*args)
 
 
 def _assign_block(args: tuple[Blocks, int, int, Plan, SearchParams, Scratch]) -> np.ndarray:
@@ -280,7 +204,8 @@ def _assign_block(args: tuple[Blocks, int, int, Plan, SearchParams, Scratch]) ->
         places = np.zeros((len(emb), 1), np.int64)
         near = np.ones((len(emb), 1), bool)
     else:
-        places, near = _places(plan, emb, params)
+        places, near = partition_places(plan, emb, params.probes, params.boundary_margin,
+                                        params.products())  # fmt: skip
     place_group = np.where(near, plan.group[places], -1)
     for g in np.unique(place_group[place_group >= 0]):
         local = np.flatnonzero((place_group == g).any(axis=1))
@@ -304,29 +229,23 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
     pieces = [scratch.get(f"g{group:05d}/b{b:06d}") for b in from_blocks]
     starts = np.cumsum([0, *(len(p["ids"]) for p in pieces)])
     ids = np.concatenate([p["ids"] for p in pieces])
-    emb = np.concatenate([p["vectors"] for p in pieces]).astype(np.float32)
+    emb = np.concatenate([p["vectors"] for p in pieces])  # as stored: float16 or float32
     row = np.concatenate([p["row"] + at for p, at in zip(pieces, starts, strict=False)])
     partition = np.concatenate([p["partition"] for p in pieces])
     home = np.concatenate([p["home"] for p in pieces])
-    low = params.threshold - SEARCH_SLACK
+    products = params.products()
     if plan.fine is None:
-        a, b, sims = exact_pairs(emb, low, params.torch_device)  # recomputed row by row
+        a, b, sims = exact_pairs(emb, params.threshold, products)
     else:
-        order = np.lexsort((~home, row, partition))  # by partition, home rows first
+        order = np.lexsort((row, ~home, partition))  # by partition, its home rows first
         row, partition, home = row[order], partition[order], home[order]
         bounds = np.flatnonzero(np.diff(partition)) + 1
         found = []
         for lo, hi in zip([0, *bounds], [*bounds, len(row)], strict=True):
-            targets, is_home = row[lo:hi], home[lo:hi]
-            queries = targets[is_home]
-            if len(queries) == 0 or len(targets) < 2:
-                continue
-            q, t = _at_least_blocked(emb[queries], emb[targets], low, params.torch_device)
-            qa, tb = queries[q], targets[t]
-            # Two home rows find each other twice: keep it once. A boundary row is found by
-            # home rows only.
-            keep = (qa != tb) & (~is_home[t] | (qa < tb))
-            found.append((qa[keep], tb[keep], np.zeros(int(keep.sum()), np.float32)))
+            targets, homes = row[lo:hi], int(home[lo:hi].sum())
+            if homes and len(targets) > 1:
+                q, t = upper_pairs(emb[targets], homes, params.threshold, products)
+                found.append((targets[q], targets[t], np.zeros(len(q), np.float32)))
         a, b, _ = _concat(found)
         sims = exact_similarity(emb, a, b)
     keep = sims >= params.threshold
@@ -334,64 +253,36 @@ def _group_pairs(args: tuple[Scratch, int, np.ndarray, Plan, SearchParams]) -> P
     return np.minimum(i, j), np.maximum(i, j), sims[keep]
 
 
-def exact_pairs(
-    emb: np.ndarray, threshold: float, torch_device: str | None = None, chunk: int = 2048
-) -> Pairs:
-    """All pairs i < j with similarity >= threshold, by brute force (blocked matrix products)."""
-    parts = []
-    for start in range(0, len(emb), chunk):
-        q, t = at_least(emb[start : start + chunk], emb[start:], threshold, torch_device)
-        q += start
-        t += start
+def exact_pairs(emb: np.ndarray, threshold: float, products: Products | None = None) -> Pairs:
+    """All pairs i < j with similarity >= threshold, by brute force (blocked matrix products,
+    similarities recomputed row by row)."""
+    q, t = upper_pairs(emb, len(emb), threshold, products or Products())
+    sims = exact_similarity(emb, q, t)
+    keep = sims >= threshold
+    return q[keep], t[keep], sims[keep]
+
+
+def upper_pairs(
+    x: np.ndarray, homes: int, low: float, products: Products
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidates (q, t), q < t and q one of the first `homes` rows, for every pair with
+    x[q] . x[t] >= low: each home row against the home rows after it and every other row (a
+    pair of home rows is computed once), `products.rows` home rows at a time."""
+    qs, ts = [], []
+    x = products.matrix(x)
+    for s in range(0, homes, products.rows):
+        e = min(s + products.rows, homes)
+        q, t = products.candidates(x[s:e], x[s:e], low)  # the block against itself
         keep = t > q
-        parts.append((q[keep], t[keep], exact_similarity(emb, q[keep], t[keep])))
-    return _concat(parts)
-
-
-def _at_least_blocked(
-    a: np.ndarray, b: np.ndarray, low: float, torch_device: str | None, rows: int = 512
-) -> tuple[np.ndarray, np.ndarray]:
-    """at_least() a few hundred rows of `a` at a time: the products stay in cache."""
-    if torch_device is not None or len(a) <= rows:
-        return at_least(a, b, low, torch_device)
-    parts = [at_least(a[s : s + rows], b, low, None) for s in range(0, len(a), rows)]
-    r = np.concatenate([p[0] + s for p, s in zip(parts, range(0, len(a), rows), strict=True)])
-    return r, np.concatenate([p[1] for p in parts])
-
-
-def products(a: np.ndarray, b: np.ndarray, torch_device: str | None) -> np.ndarray:
-    """a @ b.T, float32, by NumPy or on a torch device."""
-    if torch_device is None:
-        return a @ b.T
-    import torch
-
-    x, y = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
-    return (x @ y.T).cpu().numpy()
-
-
-def at_least(
-    a: np.ndarray, b: np.ndarray, low: float, torch_device: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(row of a, row of b) wherever their inner product is >= low; on a torch device only
-    the indices come back."""
-    if torch_device is None:
-        return np.nonzero(a @ b.T >= low)
-    import torch
-
-    x, y = torch.from_numpy(a).to(torch_device), torch.from_numpy(b).to(torch_device)
-    r, c = torch.nonzero(x @ y.T >= low, as_tuple=True)
-    return r.cpu().numpy(), c.cpu().numpy()
-
-
-def exact_similarity(
-    emb: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 65536
-) -> np.ndarray:
-    """Inner products of rows a[k], b[k], the same on every machine (no BLAS)."""
-    out = np.empty(len(a), np.float32)
-    for s in range(0, len(a), chunk):
-        x, y = emb[a[s : s + chunk]], emb[b[s : s + chunk]]
-        out[s : s + chunk] = np.einsum("ij,ij->i", x, y)
-    return out
+        qs.append(q[keep] + s)
+        ts.append(t[keep] + s)
+        if e < len(x):  # against the rows after it: few rows hold a candidate there
+            q, t = products.candidates(x[s:e], x[e:], low)
+            qs.append(q + s)
+            ts.append(t + e)
+    if not qs:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    return np.concatenate(qs).astype(np.int64), np.concatenate(ts).astype(np.int64)
 
 
 def _concat(parts: list[Pairs]) -> Pairs:

@@ -11,6 +11,7 @@ it came from has nothing left for later stages (a source whose scenes were all r
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -126,6 +127,17 @@ def actor_class(op: Op) -> type[StageActor]:
 def global_task(op: Op, tasks: Op, run: RunDir, keys: list[str]) -> list[dict[str, Any]]:
     """A global stage coordinated by one Ray task, its work done by Ray tasks of the `tasks`
     operator's size; returns every shard's statistics."""
+    _log_to_console()  # its phases' progress reaches the driver's console (log_to_driver)
     pool = RayPool(tasks.cpus, tasks.gpus, tasks.memory_gb, progress=False)
     units = [Unit.parse(k) for k in keys]
     return run_global(run, op.step, units, pool, remote=True, task_gpus=tasks.gpus)
+
+
+def _log_to_console() -> None:
+    """The project's INFO lines on this Ray worker's stderr (Ray adds no handler)."""
+    logger = logging.getLogger("curation")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -28,7 +28,8 @@ class RayPool:
     gpus: float = 0.0
     memory_gb: float | None = None
     max_retries: int = 3
-    progress: bool = True
+    progress: bool = True  # a progress bar; without one, a log line every `report_s`
+    report_s: float = 30.0
 
     def map(self, fn: Callable[[A], R], items: list[A], what: str) -> list[R]:
         import ray
@@ -48,12 +49,16 @@ class RayPool:
         refs = [task.remote(item) for item in items]
         index = {ref: k for k, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
-        pending = list(refs)
+        pending, reported = list(refs), started
         with tqdm(total=len(refs), desc=what, unit="task", disable=not self.progress) as bar:
             while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=None)
+                done, pending = ray.wait(pending, num_returns=1, timeout=self.report_s)
                 for ref in done:
                     results[index[ref]] = ray.get(ref)
                 bar.update(len(done))
+                if not self.progress and time.perf_counter() - reported >= self.report_s:
+                    reported = time.perf_counter()
+                    log.info("%s: %d/%d task(s) done, %.0f s", what, len(refs) - len(pending),
+                             len(refs), reported - started)  # fmt: skip
         log.info("%s: %d task(s) in %.1f s", what, len(refs), time.perf_counter() - started)
         return results
