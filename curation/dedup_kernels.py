@@ -51,14 +51,24 @@ class Products:
         """Query rows a product: a few hundred keep a CPU's products in cache."""
         return 512 if self.device is None else 8192
 
-    def sims(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a @ b.T in float32 (placing vectors in partitions wants every bit)."""
-        if self.device is None:
-            return a @ b.T
+    def near_best(self, a: Any, b: Any, margin: float) -> tuple[np.ndarray, np.ndarray]:
+        """(row of a, row of b) for every b whose exact inner product with a row of a is
+        within `margin` of that row's best, and a few more (a and b from `matrix`)."""
+        if isinstance(a, np.ndarray):
+            s = a @ b.T
+            floor = s.max(axis=1) - (margin + 2 * FLOAT32_SLACK)
+            return np.nonzero(s >= floor[:, None])
         import torch
 
-        x, y = torch.from_numpy(a).to(self.device), torch.from_numpy(b).to(self.device)
-        return (x @ y.T).cpu().numpy()
+        s = a @ b.T
+        floor = s.amax(dim=1).float() - (margin + 2 * self.slack)  # in float32, not rounded
+        r, c = torch.nonzero(s >= floor[:, None], as_tuple=True)
+        return r.cpu().numpy(), c.cpu().numpy()
+
+    @property
+    def slack(self) -> float:
+        """How far a product may be from the exact inner product."""
+        return BFLOAT16_SLACK if self.dtype == "bfloat16" else FLOAT32_SLACK
 
     def matrix(self, x: np.ndarray) -> Any:
         """Rows (float16 or float32) as `candidates` multiplies them: convert once, slice often."""
@@ -81,7 +91,7 @@ class Products:
         import torch
 
         s = a @ b.T
-        floor = low - (BFLOAT16_SLACK if self.dtype == "bfloat16" else FLOAT32_SLACK)
+        floor = low - self.slack
         hit = torch.nonzero(s.amax(dim=1) >= floor).squeeze(1)
         r, c = torch.nonzero(s[hit] >= floor, as_tuple=True)
         return hit[r].cpu().numpy(), c.cpu().numpy()

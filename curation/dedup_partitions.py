@@ -75,54 +75,36 @@ def places(
     plan: Plan, emb: np.ndarray, probes: int, margin: float, products: Products
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's places, its home first: (partition ids, whether each slot holds one), both
-    (rows, min(probes, partitions))."""
+    (rows, min(probes, partitions)).
+
+    The products (products.near_best) only propose the partitions near a row's best; the
+    similarities that rank them are recomputed row by row, so the places are the same in
+    any precision and on any machine."""
     assert plan.fine is not None
     width = min(probes, len(plan.fine))
     ids = np.zeros((len(emb), width), np.int64)
     near = np.zeros((len(emb), width), bool)
+    centroids = products.matrix(plan.fine)
     for start in range(0, len(emb), 1024):
-        rows = slice(start, start + 1024)
-        sims = products.sims(emb[rows], plan.fine)
-        ids[rows], near[rows] = nearest(sims, width, margin)
+        x = emb[start : start + 1024]
+        r, c = products.near_best(products.matrix(x), centroids, margin)
+        sims = np.einsum("ij,ij->i", x[r], plan.fine[c])
+        r, slot, c, is_near = rank(r, c, sims, width, margin)
+        ids[start + r, slot] = c
+        near[start + r, slot] = is_near
     return ids, near
 
 
-def nearest(sims: np.ndarray, width: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the columns within `margin` of the row's best, at most `width` of them (the
-    nearest; ties: the lower column), the best first: (columns, whether each slot holds one).
-
-    Most rows have only a few columns near their best, so they are found by one comparison;
-    only rows with more than `width` are ranked (a partial sort)."""
-    m = len(sims)
-    best = sims.argmax(axis=1)  # ties: the lower column
-    within = sims >= (sims[np.arange(m), best] - margin)[:, None]
-    within[np.arange(m), best] = False
-    count = within.sum(axis=1)  # besides the best
-    ids = np.zeros((m, width), np.int64)
-    near = np.zeros((m, width), bool)
-    ids[:, 0], near[:, 0] = best, True
-    few = np.flatnonzero(count < width)
-    r, c = np.nonzero(within[few])  # row by row, columns ascending
-    starts = np.concatenate([[0], np.cumsum(count[few])[:-1]]).astype(np.int64)
-    slot = 1 + np.arange(len(r)) - starts[r]
-    ids[few[r], slot], near[few[r], slot] = c, True
-    many = np.flatnonzero(count >= width)
-    if len(many):
-        ids[many], near[many] = _ranked(sims[many], width, margin)
-    return ids, near
-
-
-def _ranked(sims: np.ndarray, width: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the `width` nearest columns, nearest first (ties: the lower column), and
-    whether each is within `margin` of the row's best."""
-    m, width = len(sims), min(width, sims.shape[1])
-    cut = -np.partition(-sims, width - 1, axis=1)[:, width - 1]  # each row's width-th value
-    r, c = np.nonzero(sims >= cut[:, None])  # at least `width` a row (more on a tie)
-    vals = sims[r, c]
-    order = np.lexsort((c, -vals, r))
-    r, c, vals = r[order], c[order], vals[order]
-    rank = np.arange(len(r)) - np.searchsorted(r, r, side="left")
-    take = rank < width
-    ids = c[take].reshape(m, width).astype(np.int64)
-    vals = vals[take].reshape(m, width)
-    return ids, vals >= vals[:, :1] - margin
+def rank(
+    r: np.ndarray, c: np.ndarray, sims: np.ndarray, width: int, margin: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates (row, column, similarity), every row with one, ranked within their row:
+    nearest first (ties: the lower column), the first `width` of each row kept. (row, slot,
+    column, whether it is within `margin` of the row's best), slot 0 the best."""
+    order = np.lexsort((c, -sims, r))
+    r, c, sims = r[order], c[order], sims[order]
+    first = np.searchsorted(r, r, side="left")
+    slot = np.arange(len(r)) - first
+    keep = slot < width
+    is_near = sims >= sims[first] - margin
+    return r[keep], slot[keep], c[keep], is_near[keep]
