@@ -101,6 +101,7 @@ class MemorySampler:
 
     def __init__(self, every_s: float = 0.2):
         self.every_s, self.peak, self.tasks = every_s, 0, 0
+        self.by_kind: dict[str, int] = {}  # peak RSS by Ray task name (dedup_assign, ...)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -120,8 +121,10 @@ class MemorySampler:
                 if mem is None or not ("ray" in cmd or proc.pid == psutil.Process().pid):
                     continue
                 self.peak = max(self.peak, mem.rss)
-                if cmd.startswith("ray::dedup"):
+                if cmd.startswith("ray::dedup"):  # the coordinator, or a task of a phase
                     self.tasks = max(self.tasks, mem.rss)
+                    kind = cmd.split()[0].removeprefix("ray::")
+                    self.by_kind[kind] = max(self.by_kind.get(kind, 0), mem.rss)
             self._stop.wait(self.every_s)
 
 
@@ -217,6 +220,8 @@ def main() -> None:
     print(f"{'clips marked duplicate':<52} {dropped:>14d}")
     print(f"{'peak RSS of any process, GiB':<52} {peak / 2**30:>14.2f}")
     print(f"{'peak RSS of a dedup task, GiB':<52} {memory.tasks / 2**30:>14.2f}")
+    for kind, rss in sorted(memory.by_kind.items()):
+        print(f"{'  ' + kind + ', GiB':<52} {rss / 2**30:>14.2f}")
     print(f"{'recall on the subset':<52} {recall:>14.4f}")
     print(f"{'precision on the subset':<52} {precision:>14.4f}")
     print("goals: wall <= 900 s, peak RSS <= 6 GiB, recall >= 0.99, precision >= 0.99")

@@ -77,7 +77,8 @@ class Products:
         import torch
 
         kind = torch.bfloat16 if self.dtype == "bfloat16" else torch.float32
-        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device or "cpu", kind)
+        x = np.require(x, requirements=["C", "W"])  # a copy of a read-only (Ray) array only
+        return torch.from_numpy(x).to(self.device or "cpu", kind)
 
     def candidates(self, a: Any, b: Any, low: float) -> tuple[np.ndarray, np.ndarray]:
         """(row of a, row of b) of every pair whose exact inner product is >= low, and a few
