@@ -199,7 +199,7 @@ class DedupConfig(Section):
     )
     train_sample: int = Field(100_000, ge=1000, description="vectors K-means trains on, at least")
     search_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="pair-search products; auto: bfloat16 where native (same pairs)"
+        "auto", description="its matrix products; auto: bfloat16 where native (same result)"
     )
     block_rows: int = Field(
         200_000, ge=1000, description="rows (whole shards) one read or assign task takes"
