@@ -3,8 +3,8 @@
 Two phases:
 
 1. **Pairs.** Every pair of clips whose unit-normalised embeddings have cosine similarity at
-   least `threshold` (curation/dedup_scale.py). Small sets are searched exactly (FAISS flat
-   inner-product range search, all against all). Large sets are partitioned first,
+   least `threshold` (curation/dedup_scale.py). Small sets are searched exactly (blocked
+   matrix products, all against all). Large sets are partitioned first,
    SemDeDup-style: spherical K-means (trained on a sample, two levels for large sets) gives
    each vector a home partition, and the search runs inside each partition only, so the cost
    grows with n * partition size instead of n^2. A pair whose two members fall on either side

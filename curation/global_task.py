@@ -57,13 +57,11 @@ class GlobalJob:
 
 
 def read_columns(run: RunDir, step: Step, unit: Unit, columns: list[str]) -> pa.Table:
-    names = set(run.storage.read_schema(run.shard_file(step.input_folder, unit)).names)
-    wanted = [c for c in dict.fromkeys([*columns, "kept"]) if c in names]
+    source = Unit(unit.shard) if step.pieces_input else unit  # the file the shard is in
+    wanted = list(dict.fromkeys([*columns, "kept"]))
+    rows = kept_rows(run.storage.read_present(run.shard_file(step.input_folder, source), wanted))
     if step.pieces_input:
-        whole = kept_rows(run.read_unit(step.input_folder, Unit(unit.shard), wanted))
-        rows = unit.slice_of(whole, step.per_piece)
-    else:
-        rows = kept_rows(run.read_unit(step.input_folder, unit, wanted))
+        rows = unit.slice_of(rows, step.per_piece)
     return rows.select([c for c in columns if c in rows.column_names])
 
 

@@ -30,5 +30,4 @@ class SerialPool:
     progress: bool = False
 
     def map(self, fn: Callable[[A], R], items: list[A], what: str) -> list[R]:
-
         return [fn(x) for x in tqdm(items, desc=what, unit="task", disable=not self.progress)]

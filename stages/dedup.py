@@ -72,7 +72,7 @@ def _index_block(args: tuple[GlobalJob, int]) -> list[tuple[np.ndarray, np.ndarr
     job, block = args
     out = []
     for unit in job.blocks[block]:
-        rows = job.read(unit, ["clip_id", "embed_model", "quality", *QUALITY_FACTORS])
+        rows = job.read(unit, ["embed_model", "quality", *QUALITY_FACTORS])
         # A row has a vector exactly when it names the model that made it (stages/embed.py).
         present = ~np.asarray(rows["embed_model"].is_null().to_numpy(zero_copy_only=False), bool)
         out.append((present, quality_key(rows)[present]))
