@@ -127,6 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_dedup_captions(args: argparse.Namespace) -> int:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from curation.dedup import dedup_captions
@@ -136,8 +137,9 @@ def cmd_dedup_captions(args: argparse.Namespace) -> int:
     cfg = config.dedup
     try:
         table = pq.read_table(args.input)
-    except (OSError, pq.lib.ArrowInvalid) as exc:
-        raise ConfigError(f"cannot read {args.input}: {exc}") from None
+    except (OSError, pa.ArrowInvalid) as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc
+        raise ConfigError(f"cannot read {args.input}: {reason}") from None
     missing = [c for c in ("clip_id", "brief_caption") if c not in table.column_names]
     if missing:
         raise ConfigError(f"{args.input} lacks column(s) {missing} (has {table.column_names})")

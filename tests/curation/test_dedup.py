@@ -192,3 +192,9 @@ def test_dedup_captions_command(tmp_path):
         "dedup-captions", str(tmp_path / "bad.parquet"), str(tmp_path / "x.parquet"), check=False
     )
     assert bad.returncode == 2 and "brief_caption" in bad.stderr
+    (tmp_path / "text.parquet").write_text("not parquet")
+    for name in ("missing.parquet", "text.parquet"):  # a clear error, not a traceback
+        unread = run_cli("dedup-captions", str(tmp_path / name), str(tmp_path / "y.parquet"),
+                         check=False)  # fmt: skip
+        assert unread.returncode == 2 and f"cannot read {tmp_path / name}" in unread.stderr
+        assert "Traceback" not in unread.stderr and not (tmp_path / "y.parquet").exists()
