@@ -14,7 +14,9 @@ Measured in one run:
 - recall and precision of its duplicate pairs against exact brute force, on a subset
   (`--subset`, 50k; about half of it members of planted pairs, the rest random): pairs with
   both ends in the subset;
-- beside it, naive exact all-pairs on that subset (blocked NumPy matrix products).
+- beside it, naive exact all-pairs on that subset (blocked NumPy matrix products);
+- the speed of the pair search's candidate products in float32 (NumPy) and bfloat16 (torch),
+  the two precisions `dedup.search_dtype` chooses between, in this process's threads.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from curation.config import DedupConfig
 from curation.dedup import deduplicate
+from curation.dedup_kernels import Products, native_bfloat16
 
 THRESHOLD = DedupConfig().threshold
 
@@ -67,6 +70,34 @@ def plant(emb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     emb[n - planted :] = emb[source] * cosine + noise * np.sqrt(1 - cosine**2)
     return source, np.arange(n - planted, n)
+
+
+def product_rates(emb: np.ndarray, repeat: int = 20) -> dict[str, float]:
+    """GFLOP/s of the pair search's candidate product (a block of 512 rows against 8192), in
+    each precision the search can use on this machine (curation/dedup_kernels.py), on one
+    thread: what a dedup task of one CPU gets."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    a, b = emb[:512], emb[512 : 512 + 8192]
+    rates = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        for dtype in ("float32", "bfloat16"):
+            rates[dtype] = _rate(Products(None, dtype), a, b, repeat)  # type: ignore[arg-type]
+    torch.set_num_threads(threads)
+    return rates
+
+
+def _rate(products: Products, a: np.ndarray, b: np.ndarray, repeat: int) -> float:
+    x, y = products.matrix(a), products.matrix(b)
+    products.candidates(x, y, THRESHOLD)  # warm up
+    started = time.perf_counter()
+    for _ in range(repeat):
+        products.candidates(x, y, THRESHOLD)
+    seconds = (time.perf_counter() - started) / repeat
+    return 2 * len(a) * len(b) * a.shape[1] / seconds / 1e9
 
 
 def naive_pairs(emb: np.ndarray, threshold: float, block: int = 4096) -> set[tuple[int, int]]:
@@ -134,10 +165,16 @@ def main() -> None:
     print(f"{'  exact pairs in subset':<48} {len(truth):>14d}")
     print(f"{'recall on subset':<48} {recall:>14.4f}")
     print(f"{'precision on subset':<48} {precision:>14.4f}")
+    rates = product_rates(sub)
+    native = "native" if native_bfloat16(None) else "not native"
+    print(f"{'candidate products, float32, GFLOP/s a thread':<48} {rates['float32']:>14.1f}")
+    print(f"{'  bfloat16 (' + native + '), GFLOP/s a thread':<48} "
+          f"{rates['bfloat16']:>14.1f}")  # fmt: skip
     print("targets: wall <= 120 s, peak RSS <= 4 GiB, recall >= 0.99, precision >= 0.99")
     print(
         f"RESULT bench=dedup n={args.n} wall_s={wall:.3f} peak_rss_bytes={peak} "
-        f"recall={recall:.4f} precision={precision:.4f} naive_subset_s={naive_s:.3f}"
+        f"recall={recall:.4f} precision={precision:.4f} naive_subset_s={naive_s:.3f} "
+        f"float32_gflops={rates['float32']:.1f} bfloat16_gflops={rates['bfloat16']:.1f}"
     )
 
 

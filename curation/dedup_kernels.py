@@ -7,7 +7,7 @@ nothing as long as it searches low enough. Two precisions:
 - **float32**: NumPy (BLAS) on the CPU, or torch on the tasks' GPU. Blocked products may
   differ from the row-by-row similarity in the last bits: it searches `FLOAT32_SLACK` low.
 - **bfloat16**: torch, where the hardware multiplies it natively (CPUs with AVX512-BF16 or
-  AMX, GPUs since Ampere): about twice float32's speed on a CPU core here. Rounding a unit
+  AMX, GPUs since Ampere): ~1.8× float32's speed a thread here (bench/dedup.py). Rounding a unit
   vector's components to bfloat16 (8 significant bits, unit roundoff u = 2^-8) moves an
   inner product of two by at most (2u + u^2)·|x||y| < 0.0079, and rounding the product itself
   by u·|s| <= 0.0039 (float32 accumulation adds ~1e-5), so searching `BFLOAT16_SLACK` = 0.0125
