@@ -1,6 +1,6 @@
 """Benchmark: timed visual events (stages/events.py) on the hand-labelled clips of
-tests/assets/events.json (two of them made here: a photo zoomed in, a face coming up to the
-camera, and out): precision and recall under ViSpeak-Bench's timing rule (a detection
+tests/assets/events.json (three of them made here: a photo zoomed in, a face coming up to the
+camera, and out; a photo of a man with his arms spread, held still): precision and recall under ViSpeak-Bench's timing rule (a detection
 of the right type whose end t satisfies start - 1 <= t <= end + 2 of a label, each label
 matched once), and seconds per clip on this machine's CPU.
 
@@ -38,7 +38,7 @@ def main() -> None:
     import sys
 
     sys.path.insert(0, str(REPO / "tests"))
-    from helpers import whole_file_clip, zoom_clip
+    from helpers import still_clip, whole_file_clip, zoom_clip
 
     import curation.signals.framing as framing
     from curation.config_signals import EventsConfig
@@ -52,6 +52,8 @@ def main() -> None:
     paths = {k: ASSETS / k for k in labels if not k.startswith("derived:")}
     paths["derived:zoom_in"] = zoom_clip(tmp / "zoom_in.mp4")
     paths["derived:zoom_out"] = zoom_clip(tmp / "zoom_out.mp4", zoom_in=False)
+    paths["derived:warrior"] = still_clip(ASSETS / "stills" / "tfjs_pose_warrior.jpg",
+                                          tmp / "warrior.mp4")  # fmt: skip
     stage = EventsStage(cfg=EventsConfig())
     stage.setup(Worker.local())
     results = {}

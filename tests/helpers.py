@@ -127,6 +127,15 @@ def offline_config(tiny_models: dict[str, Path], *overrides: str):
     return load_config(profile, ["runner.progress=false", *overrides])
 
 
+def still_clip(still: Path, path: Path, seconds: float = 3.0) -> Path:
+    """A photo held still for `seconds` at 25 fps (even dimensions for H.264)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-loop", "1", "-i", str(still),
+                    "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,fps=25", "-frames:v",
+                    str(round(seconds * 25)), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+                   check=True)  # fmt: skip
+    return path
+
+
 def zoom_clip(path: Path, zoom_in: bool = True) -> Path:
     """The Obama photo zoomed in 1x -> 2x on the face between 1 s and 3 s of a 5-s clip (a
     face coming up to the camera), or out 2x -> 1x (going back): labelled in events.json."""

@@ -11,7 +11,8 @@ is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold
   body (within a shoulder width of its centre line) at face height (not more than a shoulder
   width above the shoulder: higher, it is a raised hand);
 - `point`: an arm held straight (elbow angle over 150 degrees), the wrist a shoulder width or
-  more to the side, not raised, for `min_gesture_s`;
+  more to the side, not raised, for `min_gesture_s`, while the other arm is not (both held out
+  are arms spread);
 - `approach`: a face that grows by `approach_growth` (height) within a stretch where it is
   seen, the person coming up to the camera facing it;
 - `leave`: a person seen for a second or more, then gone: for `leave_absent_s` after walking
@@ -22,7 +23,7 @@ is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold
 A face vouches for a person whose pose shows too few joints for framing.py's body check (a
 head-and-shoulders shot): then the joints in view are used as they are.
 
-Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
+Both hands making the same gesture at once are one event. Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
 over the event, or the face detector's score) and the person it belongs to.
 """
 
@@ -130,19 +131,11 @@ def hand_events(
 ) -> list[dict[str, Any]]:
     out = []
     min_len = max(1, round(rules.min_gesture_s * fps))
+    arms = [_arm(frames, side) for side in (0, 1)]
     for side in (0, 1):
-        raised, pointing = [], []
-        for f in frames:
-            s, e, w, width = (f.joints[SHOULDER[side]], f.joints[ELBOW[side]], f.joints[WRIST[side]],
-                              _width(f))  # fmt: skip
-            ok = s is not None and w is not None and width is not None
-            raised.append(ok and (s.y - w.y) / width >= RAISE)
-            straight = False
-            if ok and e is not None:
-                u, v = np.array([s.x - e.x, s.y - e.y]), np.array([w.x - e.x, w.y - e.y])
-                cos = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
-                straight = cos < np.cos(np.radians(150)) and abs(w.x - s.x) / width >= 1.0
-            pointing.append(straight and not raised[-1])
+        raised, held_out = arms[side]
+        # Both arms held out at once are spread (a T-pose, a yoga stance), not pointing.
+        pointing = [h and not o for h, o in zip(held_out, arms[1 - side][1], strict=True)]
         for i, j in _runs(raised):
             if j - i < min_len:
                 continue
@@ -170,6 +163,38 @@ def hand_events(
         for i, j in _runs(pointing):
             if j - i >= min_len:
                 out.append(_event("point", frames, i, j, person, _visibility(frames[i:j], side)))
+    return merge_hands(out)
+
+
+def _arm(frames: list[Frame], side: int) -> tuple[list[bool], list[bool]]:
+    """Per frame: the wrist raised above its shoulder; the arm held straight out to the side
+    (elbow over 150 degrees, the wrist a shoulder width or more aside) and not raised."""
+    raised, held_out = [], []
+    for f in frames:
+        s, e, w, width = (f.joints[SHOULDER[side]], f.joints[ELBOW[side]], f.joints[WRIST[side]],
+                          _width(f))  # fmt: skip
+        ok = s is not None and w is not None and width is not None
+        raised.append(ok and (s.y - w.y) / width >= RAISE)
+        straight = False
+        if ok and e is not None:
+            u, v = np.array([s.x - e.x, s.y - e.y]), np.array([w.x - e.x, w.y - e.y])
+            cos = float(u @ v / (np.linalg.norm(u) * np.linalg.norm(v) + 1e-9))
+            straight = cos < np.cos(np.radians(150)) and abs(w.x - s.x) / width >= 1.0
+        held_out.append(straight and not raised[-1])
+    return raised, held_out
+
+
+def merge_hands(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One event where both hands make the same gesture at overlapping times (both hands up is
+    one raised hand): the union of the spans, the surer confidence."""
+    out: list[dict[str, Any]] = []
+    for e in sorted(events, key=lambda e: (e["type"], e["start_s"])):
+        last = out[-1] if out else None
+        if last and last["type"] == e["type"] and e["start_s"] <= last["end_s"]:
+            last["end_s"] = max(last["end_s"], e["end_s"])
+            last["confidence"] = max(last["confidence"], e["confidence"])
+        else:
+            out.append(dict(e))
     return out
 
 

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import REPO, whole_file_clip, zoom_clip
+from helpers import REPO, still_clip, whole_file_clip, zoom_clip
 
 from curation.config_signals import EventsConfig
 from curation.signals.base import Keypoint
@@ -44,11 +44,16 @@ def test_people_leaving_are_found_on_time_and_nothing_else(stage):
     assert [e["person"] for e in events] == [0, 1, 2] and all(e["confidence"] > 0.5 for e in events)
 
 
-def test_clips_without_events_have_none(stage):
+def test_clips_without_events_have_none(stage, tmp_path):
+    # Hands clasped in front of the chest through squats are no stop gesture; a talking head,
+    # a signer and two men walking are nothing either.
     for name in ("videos/derived_talking_obama_910x1136.mp4", "videos/intel_asl_book.mkv",
-                 "videos/moviepy_chaplin.mp4"):  # fmt: skip
+                 "videos/moviepy_chaplin.mp4", "gestures/tfjs_pose_squats.mp4"):  # fmt: skip
         events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
         assert events == [], name
+    # Both arms held out straight (a yoga stance) are spread, not pointing.
+    spread = still_clip(ASSETS / "stills" / "tfjs_pose_warrior.jpg", tmp_path / "warrior.mp4")
+    assert stage.clip_events(whole_file_clip(spread))[0] == []
 
 
 def test_a_raised_hand_in_a_head_and_shoulders_shot_is_found_on_time(stage):
@@ -58,6 +63,14 @@ def test_a_raised_hand_in_a_head_and_shoulders_shot_is_found_on_time(stage):
     (label,) = LABELS[name]
     assert [e["type"] for e in events] == ["raise_hand"] and on_time(events[0], label)
     assert events[0]["person"] == 0 and events[0]["confidence"] > 0.5
+
+
+def test_both_hands_raised_are_one_event_on_time(stage):
+    # Real footage: walking toward the camera, she throws both arms up, then holds her face.
+    name = "gestures/tfjs_pose_raise_both_hands.mp4"
+    events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
+    (label,) = LABELS[name]
+    assert [e["type"] for e in events] == ["raise_hand"] and on_time(events[0], label)
 
 
 def test_a_face_coming_up_to_the_camera_is_an_approach(stage, tmp_path):
@@ -107,6 +120,20 @@ def test_gesture_rules_on_keypoint_tracks():
     assert kinds(track(10)) == []  # arms down: nothing
     brief = track(2, wrist_r=lambda i: (0.45, 0.30), elbow_r=lambda i: (0.40, 0.40)) + track(8)
     assert kinds(brief) == []  # raised for 0.4 s: shorter than min_gesture_s
+
+
+def test_both_hands_make_one_event_and_spread_arms_no_point():
+    def both(frames):  # the left arm mirrors the right about the body's centre line (x 0.5)
+        for f in frames:
+            f.joints[3] = Keypoint(1 - f.joints[2].x, f.joints[2].y, 0.9)
+            f.joints[5] = Keypoint(1 - f.joints[4].x, f.joints[4].y, 0.9)
+        return frames
+
+    up = both(track(10, wrist_r=lambda i: (0.30, 0.20), elbow_r=lambda i: (0.33, 0.30)))
+    (event,) = detect_events(up, 5.0, RULES)
+    assert event["type"] == "raise_hand" and (event["start_s"], event["end_s"]) == (0.0, 1.8)
+    spread = both(track(10, wrist_r=lambda i: (0.05, 0.42), elbow_r=lambda i: (0.22, 0.41)))
+    assert kinds(spread) == []
 
 
 def test_approach_and_leave_on_tracks():
