@@ -192,6 +192,7 @@ EVENT = pa.struct(
         pa.field("end_s", pa.float64()),
         pa.field("confidence", pa.float32()),  # joints' mean visibility, or the face score
         pa.field("person", pa.int32()),  # which appearance of a person in the clip, from 0
+        pa.field("hands", pa.string()),  # left, right (the person's own) or both; null: no hand
     ]
 )
 

@@ -12,6 +12,7 @@ from chat_server import ChatServer
 from helpers import REPO, run_cli
 
 from curation.export.omnihuman import check_record
+from curation.export.vispeak import check_item
 from curation.instructions.exports import check_export
 
 OFFLINE_PROFILE = REPO / "configs" / "curate" / "offline.yaml"
@@ -46,10 +47,12 @@ def sources(tmp_path_factory, videos):
 
 
 def test_offline_profile_runs_every_stage_then_instructions(
-    sources, tiny_models, offline, tmp_path
+    sources, videos, tiny_models, offline, tmp_path
 ):
+    listing = tmp_path / "list.txt"  # and a woman throwing both arms up (a timed event)
+    listing.write_text(f"{sources.read_text()}\n{videos / 'tfjs_pose_raise_both_hands.mp4'}")
     result = run_cli(
-        "curate", "--config", offline, "--sources", str(sources), "--run", "off",
+        "curate", "--config", offline, "--sources", str(listing), "--run", "off",
         "--set", f"run.root={tmp_path}",
     )  # fmt: skip
     assert "NOT real" in result.stderr
@@ -149,13 +152,17 @@ def test_offline_profile_runs_every_stage_then_instructions(
         "stage2_audio",
         "stage3_pose",
     ]
-    # ViSpeak: nobody in these clips waves, points, comes up or leaves: an empty, valid list.
+    # ViSpeak: one item, from the arms thrown up (labelled 1.2-2.4 s), answered on time by
+    # ViSpeak-Bench's rule; nobody else waves, points, comes up or leaves.
     out = run_cli("export", "--run", "off", "--format", "vispeak", "--set", f"run.root={tmp_path}")
-    assert "vispeak: 0 items" in out.stdout
-    assert json.loads((exports / "vispeak.json").read_text()) == []
-    assert all(
-        r["events"] == [] and r["event_fps"] == 5.0 for r in rows(tmp_path / "off", "events")
-    )
+    assert "vispeak: 1 items" in out.stdout
+    (item,) = json.loads((exports / "vispeak.json").read_text())
+    assert check_item(item) == [] and item["task"] == "gesture_understanding"
+    reply = item["conversations"][1]
+    assert reply["value"] == "You raised both hands." and 1.2 - 1 <= reply["time"] <= 2.4 + 2
+    events = {r["path"]: r for r in rows(tmp_path / "off", "events")}
+    assert all(r["event_fps"] == 5.0 for r in events.values())
+    assert all(r["events"] == [] for p, r in events.items() if "raise_both_hands" not in p)
     recorded = json.loads((tmp_path / "off" / "run.json").read_text())["export_formats"]
     assert recorded["omnihuman"]["conditions"]["audio"] == 1
     assert recorded["omnihuman"]["clips"] == len(records)

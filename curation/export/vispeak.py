@@ -36,6 +36,7 @@ REPLIES: dict[str, tuple[str | None, str, str]] = {
     "leave": ("Keep me company while I am here.", "Goodbye, see you next time!",
               "visual_termination"),
 }  # fmt: skip
+BOTH_HANDS = {"raise_hand": "You raised both hands."}  # the reply when both hands made it
 ON_TIME_BEFORE, ON_TIME_AFTER = 1.0, 2.0  # ViSpeak-Bench's timing rule
 
 
@@ -47,6 +48,8 @@ def items_for(clip: dict[str, Any], min_confidence: float) -> list[dict[str, Any
         if event["confidence"] < min_confidence or event["type"] not in REPLIES:
             continue
         ask, reply, task = REPLIES[event["type"]]
+        if event.get("hands") == "both":
+            reply = BOTH_HANDS.get(event["type"], reply)
         span = [round(event["start_s"], 3), round(min(event["end_s"], duration), 3)]
         answer = {"from": "gpt", "value": reply, "time": span[1], "timespan": span}
         turns = [answer] if ask is None else [{"from": "human", "value": ask, "time": 0.0}, answer]

@@ -24,7 +24,8 @@ A face vouches for a person whose pose shows too few joints for framing.py's bod
 head-and-shoulders shot): then the joints in view are used as they are.
 
 Both hands making the same gesture at once are one event. Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
-over the event, or the face detector's score) and the person it belongs to.
+over the event, or the face detector's score), the person it belongs to and, for a hand's
+gesture, which hands made it (`left`, `right`, the person's own, or `both`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from curation.signals.framing import body_in_view, in_view
 
 SHOULDER, ELBOW, WRIST, HIP = (0, 1), (2, 3), (4, 5), (6, 7)
 RAISE, SWING, STILL = 0.3, 0.3, 0.3  # in shoulder widths
+HANDS = ("left", "right")  # the person's own, as the pose model names the joints
 STOP_HEIGHT = 1.0  # a palm held up to stop is at face height; a hand above the head is raised
 
 
@@ -99,10 +101,11 @@ def _width(f: Frame) -> float | None:
 
 
 def _event(
-    kind: str, frames: list[Frame], i: int, j: int, person: int, conf: float
-) -> dict[str, Any]:
+    kind: str, frames: list[Frame], i: int, j: int, person: int, conf: float,
+    hands: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
     return {"type": kind, "start_s": round(frames[i].t, 3), "end_s": round(frames[j - 1].t, 3),
-            "confidence": round(float(conf), 3), "person": person}  # fmt: skip
+            "confidence": round(float(conf), 3), "person": person, "hands": hands}  # fmt: skip
 
 
 def _visibility(frames: list[Frame], side: int) -> float:
@@ -132,7 +135,7 @@ def hand_events(
     out = []
     min_len = max(1, round(rules.min_gesture_s * fps))
     arms = [_arm(frames, side) for side in (0, 1)]
-    for side in (0, 1):
+    for side, hand in enumerate(HANDS):
         raised, held_out = arms[side]
         # Both arms held out at once are spread (a T-pose, a yoga stance), not pointing.
         pointing = [h and not o for h, o in zip(held_out, arms[1 - side][1], strict=True)]
@@ -159,10 +162,11 @@ def hand_events(
                 kind = "stop"
             else:
                 kind = "raise_hand"
-            out.append(_event(kind, frames, i, j, person, _visibility(part, side)))
+            out.append(_event(kind, frames, i, j, person, _visibility(part, side), hand))
         for i, j in _runs(pointing):
             if j - i >= min_len:
-                out.append(_event("point", frames, i, j, person, _visibility(frames[i:j], side)))
+                conf = _visibility(frames[i:j], side)
+                out.append(_event("point", frames, i, j, person, conf, hand))
     return merge_hands(out)
 
 
@@ -193,6 +197,8 @@ def merge_hands(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if last and last["type"] == e["type"] and e["start_s"] <= last["end_s"]:
             last["end_s"] = max(last["end_s"], e["end_s"])
             last["confidence"] = max(last["confidence"], e["confidence"])
+            if last["hands"] != e["hands"]:
+                last["hands"] = "both"
         else:
             out.append(dict(e))
     return out
@@ -270,4 +276,5 @@ def leave_event(frames: list[Frame], i: int, j: int, person: int) -> dict[str, A
     vis = [p.visibility for f in frames[start:j] for p in f.joints if p is not None]
     end = frames[j].t if j < len(frames) else frames[-1].t
     return {"type": "leave", "start_s": round(frames[start].t, 3), "end_s": round(end, 3),
-            "confidence": round(float(np.mean(vis)) if vis else 0.0, 3), "person": person}  # fmt: skip
+            "confidence": round(float(np.mean(vis)) if vis else 0.0, 3), "person": person,
+            "hands": None}  # fmt: skip

@@ -12,13 +12,14 @@ def clip(*events):
             "events": list(events)}  # fmt: skip
 
 
-def event(kind, start, end, confidence=0.9, person=0):
+def event(kind, start, end, confidence=0.9, person=0, hands=None):
     return {
         "type": kind,
         "start_s": start,
         "end_s": end,
         "confidence": confidence,
         "person": person,
+        "hands": hands,
     }
 
 
@@ -58,3 +59,10 @@ def test_the_check_names_what_is_wrong():
     twice["conversations"][0]["from"] = "gpt"
     assert check_item(twice) == ["turns must alternate human and gpt"]
     assert check_item({"video": "", "conversations": []}) == ["needs a video path"]
+
+
+def test_the_answer_says_which_hands():
+    one, both = items_for(clip(event("raise_hand", 1.0, 2.0, hands="left"),
+                               event("raise_hand", 5.0, 6.0, hands="both")), 0.5)  # fmt: skip
+    assert one["conversations"][1]["value"] == "You raised your hand."
+    assert both["conversations"][1]["value"] == "You raised both hands."

@@ -67,10 +67,11 @@ def test_a_raised_hand_in_a_head_and_shoulders_shot_is_found_on_time(stage):
 
 def test_both_hands_raised_are_one_event_on_time(stage):
     # Real footage: walking toward the camera, she throws both arms up, then holds her face.
-    name = "gestures/tfjs_pose_raise_both_hands.mp4"
+    name = "videos/tfjs_pose_raise_both_hands.mp4"
     events, _ = stage.clip_events(whole_file_clip(ASSETS / name))
     (label,) = LABELS[name]
     assert [e["type"] for e in events] == ["raise_hand"] and on_time(events[0], label)
+    assert events[0]["hands"] == "both"
 
 
 def test_a_face_coming_up_to_the_camera_is_an_approach(stage, tmp_path):
@@ -84,7 +85,8 @@ def test_a_face_coming_up_to_the_camera_is_an_approach(stage, tmp_path):
 
 # --- the rules on made-up tracks (12 joints: shoulders, elbows, wrists, hips, knees, ankles) --
 def body(wrist_r=(0.30, 0.60), elbow_r=(0.32, 0.55), face=None, t=0.0, dx=0.0):
-    """A person facing the camera, shoulders at y 0.4 (0.4 and 0.6 across), right arm free."""
+    """A person facing the camera, shoulders at y 0.4 (0.4 and 0.6 across), the arm of joints
+    2 and 4 (the person's left elbow and wrist, on the image's left as if mirrored) free."""
     pts = [(0.40, 0.40), (0.60, 0.40), elbow_r, (0.62, 0.55), wrist_r, (0.62, 0.70),
            (0.43, 0.70), (0.57, 0.70), (0.43, 0.85), (0.57, 0.85), (0.43, 0.97), (0.57, 0.97)]  # fmt: skip
     joints = [Keypoint(x + dx, y, 0.95) for x, y in pts]
@@ -132,6 +134,9 @@ def test_both_hands_make_one_event_and_spread_arms_no_point():
     up = both(track(10, wrist_r=lambda i: (0.30, 0.20), elbow_r=lambda i: (0.33, 0.30)))
     (event,) = detect_events(up, 5.0, RULES)
     assert event["type"] == "raise_hand" and (event["start_s"], event["end_s"]) == (0.0, 1.8)
+    assert event["hands"] == "both"
+    (one,) = detect_events(track(10, wrist_r=lambda i: (0.30, 0.20)), 5.0, RULES)
+    assert one["hands"] == "left"  # joints 2 and 4 are the person's left elbow and wrist
     spread = both(track(10, wrist_r=lambda i: (0.05, 0.42), elbow_r=lambda i: (0.22, 0.41)))
     assert kinds(spread) == []
 
