@@ -2,7 +2,8 @@
 tests/assets/events.json (three of them made here: a photo zoomed in, a face coming up to the
 camera, and out; a photo of a man with his arms spread, held still): precision and recall under ViSpeak-Bench's timing rule (a detection
 of the right type whose end t satisfies start - 1 <= t <= end + 2 of a label, each label
-matched once), and seconds per clip on this machine's CPU.
+matched once), seconds per clip on this machine's CPU, and the share of frames the hand
+model looked at (those with a wrist above its shoulder).
 
 Baseline, on the same clips: the raw pose track's appearances and disappearances without the
 person checks of curation/signals/framing.py (a pose anywhere is a person), which is what
@@ -42,6 +43,7 @@ def main() -> None:
 
     import curation.signals.framing as framing
     from curation.config_signals import EventsConfig
+    from curation.signals.events import detect_events
     from curation.worker import Worker
     from stages.events import EventsStage
 
@@ -60,13 +62,17 @@ def main() -> None:
     for variant in ("pipeline", "baseline"):
         if variant == "baseline":  # any pose is a person: no joint count, spread or torso check
             framing.MIN_JOINTS, framing.MIN_SPREAD = 1, 0.0
-        totals = {"tp": 0, "fp": 0, "labels": 0, "seconds": 0.0, "clip_s": 0.0}
+        totals = {"tp": 0, "fp": 0, "labels": 0, "seconds": 0.0, "clip_s": 0.0, "frames": 0,
+                  "looked": 0}  # fmt: skip
         rows = []
         for name, wanted in labels.items():
             clip = whole_file_clip(paths[name])
             started = time.perf_counter()
-            found, _ = stage.clip_events(clip)
+            frames, fps = stage.clip_frames(clip)
+            found = detect_events(frames, fps, stage.rules)
             seconds = time.perf_counter() - started
+            totals["frames"] += len(frames)
+            totals["looked"] += sum(f.hands is not None for f in frames)
             tp, fp = score(found, wanted)
             totals.update(tp=totals["tp"] + tp, fp=totals["fp"] + fp,
                           labels=totals["labels"] + len(wanted), seconds=totals["seconds"] + seconds,
@@ -92,7 +98,8 @@ def main() -> None:
     )
     print(f"RESULT bench=events clips={n} labels={p['labels']} precision={pp:.3f} recall={rp:.3f} "
           f"baseline_precision={pb:.3f} baseline_recall={rb:.3f} s_per_clip={p['seconds'] / n:.2f} "
-          f"s_per_clip_second={p['seconds'] / p['clip_s']:.3f}")  # fmt: skip
+          f"s_per_clip_second={p['seconds'] / p['clip_s']:.3f} "
+          f"hand_model_frames={p['looked'] / max(1, p['frames']):.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

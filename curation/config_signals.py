@@ -100,5 +100,8 @@ class EventsConfig(Section):
     rejoin_s: float = Field(
         2.5, gt=0, description="back this soon without having walked off: the same person"
     )
+    hands: bool = Field(
+        True, description="check a stop gesture's hand with MediaPipe Hands: an open palm, up"
+    )
     batch_size: int = Field(8, ge=1)
     resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)

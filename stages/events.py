@@ -2,7 +2,8 @@
 wave, a stop gesture, pointing, someone approaching the camera or leaving.
 
 Frames are read at `events.fps` (5) over the whole clip, decoded as they are used; on each,
-the pose model finds the body joints and BlazeFace the faces. No clip is dropped for its
+the pose model finds the body joints and BlazeFace the faces, and where a wrist is above its
+shoulder MediaPipe Hands the hands' shapes (`events.hands`). No clip is dropped for its
 events: they are what `make export FORMAT=vispeak` builds its streaming items from.
 """
 
@@ -20,7 +21,8 @@ from curation.detect.base import DetectorConfig
 from curation.detect.mediapipe_faces import MediapipeFaces
 from curation.media.frames import iter_clip_frames
 from curation.signals import backend_class, make_backend
-from curation.signals.events import EventRules, detect_events, frames_from
+from curation.signals.events import EventRules, Frame, detect_events, frames_from, wrist_up
+from curation.signals.hands import MediapipeHands
 from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected
 
@@ -37,6 +39,7 @@ class EventsStage(Stage):
     cfg: EventsConfig
     _pose: Any = field(default=None, init=False, repr=False)
     _faces: Any = field(default=None, init=False, repr=False)
+    _hands: Any = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def gpu_need(self) -> GpuNeed:
@@ -52,18 +55,24 @@ class EventsStage(Stage):
             )
             self._faces = MediapipeFaces(DetectorConfig(kind="mediapipe"))
             self._faces.setup()
+            if self.cfg.hands:
+                self._hands = MediapipeHands()
+                self._hands.setup()
             self._pose = pose
 
     def teardown(self) -> None:
-        self._pose = self._faces = None
+        self._pose = self._faces = self._hands = None
 
     def preflight(self) -> None:
         make_backend("pose", self.cfg.pose).check()
         MediapipeFaces(DetectorConfig(kind="mediapipe")).setup()
+        if self.cfg.hands:
+            MediapipeHands().setup()
 
     @property
     def model_names(self) -> str:
-        return f"pose={self.cfg.pose.model or self.cfg.pose.kind} face=mediapipe"
+        hands = " hands=mediapipe" if self.cfg.hands else ""
+        return f"pose={self.cfg.pose.model or self.cfg.pose.kind} face=mediapipe{hands}"
 
     @property
     def rules(self) -> EventRules:
@@ -73,22 +82,28 @@ class EventsStage(Stage):
 
     def clip_events(self, clip: dict[str, Any]) -> tuple[list[dict[str, Any]], float]:
         """The clip's events and the frame rate they were read at."""
+        frames, used = self.clip_frames(clip)
+        return detect_events(frames, used, self.rules), used
+
+    def clip_frames(self, clip: dict[str, Any]) -> tuple[list[Frame], float]:
+        """What the models saw in each frame read, and the frame rate they were read at."""
         fps = clip.get("fps") or 25.0
         used = fps / max(1, round(fps / self.cfg.fps))
-        times, poses, faces = [], [], []
+        times, poses, faces, hands = [], [], [], []
+        body, min_visibility = self._pose.body, self.cfg.pose.min_visibility
         with self._lock:
             for t, frame in iter_clip_frames(clip, self.cfg.max_side, self.cfg.fps):
                 times.append(t)
                 poses.append(self._pose.keypoints(frame))
+                look = self._hands is not None and wrist_up(poses[-1], body, min_visibility)
+                hands.append(self._hands.shapes(frame) if look else None)
                 found = self._faces.detect(frame)
                 if found:
                     best = max(found, key=lambda d: d.area)
                     faces.append(((best.y2 - best.y1) / frame.shape[0], best.score))
                 else:
                     faces.append(None)
-        body = self._pose.body
-        frames = frames_from(times, poses, faces, body, self.cfg.pose.min_visibility)
-        return detect_events(frames, used, self.rules), used
+        return frames_from(times, poses, faces, body, min_visibility, hands), used
 
     def process(self, batch: pa.Table) -> pa.Table:
         rows = []

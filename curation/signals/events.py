@@ -9,7 +9,9 @@ is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold
   while raised, `wave` when the wrist swings sideways (at least `wave_swings` reversals of
   0.3 shoulder widths or more), `stop` when it stays put (moves under 0.3) in front of the
   body (within a shoulder width of its centre line) at face height (not more than a shoulder
-  width above the shoulder: higher, it is a raised hand);
+  width above the shoulder: higher, it is a raised hand), unless the hand model (hands.py, on
+  the frames with a wrist above its shoulder) sees that hand as anything but an open palm with
+  the fingers up (a fist or a thumbs up held there is a raised hand);
 - `point`: an arm held straight (elbow angle over 150 degrees), the wrist a shoulder width or
   more to the side, not raised, for `min_gesture_s`, while the other arm is not (both held out
   are arms spread);
@@ -37,10 +39,12 @@ import numpy as np
 
 from curation.signals.base import Keypoint
 from curation.signals.framing import body_in_view, in_view
+from curation.signals.hands import HandShape
 
 SHOULDER, ELBOW, WRIST, HIP = (0, 1), (2, 3), (4, 5), (6, 7)
 RAISE, SWING, STILL = 0.3, 0.3, 0.3  # in shoulder widths
 HANDS = ("left", "right")  # the person's own, as the pose model names the joints
+NEAR = 1.0  # a hand model's wrist this close to the pose's (shoulder widths) is that hand
 STOP_HEIGHT = 1.0  # a palm held up to stop is at face height; a hand above the head is raised
 
 
@@ -59,6 +63,18 @@ class Frame:
     t: float
     joints: list[Keypoint | None]  # the 12 body joints, None where not in view
     face: tuple[float, float] | None  # (height, score) of the largest face, normalised
+    hands: list[HandShape] | None = None  # the hand model's; None where it did not look
+
+
+def wrist_up(points: list[Keypoint], body: tuple[int, ...], min_visibility: float) -> bool:
+    """Whether a wrist in view is above its shoulder: the frames the hand model looks at."""
+    if not points or not body:
+        return False
+    for side in (0, 1):
+        s, w = points[body[SHOULDER[side]]], points[body[WRIST[side]]]
+        if in_view(s, min_visibility) and in_view(w, min_visibility) and w.y < s.y:
+            return True
+    return False
 
 
 def frames_from(
@@ -67,9 +83,10 @@ def frames_from(
     faces: list[tuple[float, float] | None],
     body: tuple[int, ...],
     min_visibility: float,
+    hands: list[list[HandShape] | None] | None = None,
 ) -> list[Frame]:
     out = []
-    for t, points, face in zip(times, poses, faces, strict=True):
+    for k, (t, points, face) in enumerate(zip(times, poses, faces, strict=True)):
         seen = body_in_view(points, body, min_visibility) if body else []
         if face is not None and points and body and not any(seen):
             # A face vouches for the person: a head-and-shoulders shot shows too few joints
@@ -77,9 +94,8 @@ def frames_from(
             raw = [in_view(points[j], min_visibility) for j in body]
             if raw[SHOULDER[0]] and raw[SHOULDER[1]]:
                 seen = raw
-        out.append(
-            Frame(t, [points[j] if s else None for j, s in zip(body, seen, strict=True)], face)
-        )
+        joints = [points[j] if s else None for j, s in zip(body, seen, strict=True)]
+        out.append(Frame(t, joints, face, hands[k] if hands else None))
     return out
 
 
@@ -158,6 +174,7 @@ def hand_events(
                 np.ptp(x) < STILL
                 and np.all(np.abs(x - centre) <= 1.0)
                 and float(rise.max()) <= STOP_HEIGHT
+                and open_palm(part, side, width) is not False
             ):
                 kind = "stop"
             else:
@@ -168,6 +185,22 @@ def hand_events(
                 conf = _visibility(frames[i:j], side)
                 out.append(_event("point", frames, i, j, person, conf, hand))
     return merge_hands(out)
+
+
+def open_palm(frames: list[Frame], side: int, width: float) -> bool | None:
+    """What the hand model saw at this side's wrist over `frames`: an open palm with the
+    fingers up in at least half the frames where it found that hand (True), or not (False: a
+    fist, a thumbs up, a hand held out); None where it did not look or found no hand there."""
+    votes = []
+    for f in frames:
+        w = f.joints[WRIST[side]]
+        if not f.hands or w is None:
+            continue
+        near = [(np.hypot(h.wrist[0] - w.x, h.wrist[1] - w.y), h) for h in f.hands]
+        gap, hand = min(near, key=lambda d: d[0])
+        if gap <= NEAR * width:
+            votes.append(hand.open_up)
+    return None if not votes else 2 * sum(votes) >= len(votes)
 
 
 def _arm(frames: list[Frame], side: int) -> tuple[list[bool], list[bool]]:

@@ -12,7 +12,8 @@ from helpers import REPO, still_clip, whole_file_clip, zoom_clip
 
 from curation.config_signals import EventsConfig
 from curation.signals.base import Keypoint
-from curation.signals.events import EventRules, Frame, detect_events
+from curation.signals.events import EventRules, Frame, detect_events, open_palm
+from curation.signals.hands import HandShape
 from curation.worker import Worker
 from stages.events import EventsStage
 
@@ -63,6 +64,20 @@ def test_a_raised_hand_in_a_head_and_shoulders_shot_is_found_on_time(stage):
     (label,) = LABELS[name]
     assert [e["type"] for e in events] == ["raise_hand"] and on_time(events[0], label)
     assert events[0]["person"] == 0 and events[0]["confidence"] > 0.5
+
+
+def test_the_hand_model_sees_the_raised_fist_and_the_thumbs_up_as_no_open_palm(stage):
+    # Real footage: it looks only where a wrist is above its shoulder, and there finds her
+    # right hand closed (a fist, then a thumbs up): held still there, it would be no stop.
+    name = "gestures/mediapipe_raise_hand_thumbs_up.mp4"
+    frames, _ = stage.clip_frames(whole_file_clip(ASSETS / name))
+    looked = [f for f in frames if f.hands is not None]
+    assert 0 < len(looked) < len(frames)
+    assert all(f.joints[5] and f.joints[1] and f.joints[5].y < f.joints[1].y for f in looked)
+    assert sum(bool(f.hands) for f in looked) >= len(looked) - 1
+    width = float(np.median([abs(f.joints[0].x - f.joints[1].x) for f in looked]))
+    assert open_palm(looked, 1, width) is False
+    assert all(h.fingers <= 2 for f in looked for h in f.hands)
 
 
 def test_both_hands_raised_are_one_event_on_time(stage):
@@ -122,6 +137,20 @@ def test_gesture_rules_on_keypoint_tracks():
     assert kinds(track(10)) == []  # arms down: nothing
     brief = track(2, wrist_r=lambda i: (0.45, 0.30), elbow_r=lambda i: (0.40, 0.40)) + track(8)
     assert kinds(brief) == []  # raised for 0.4 s: shorter than min_gesture_s
+
+
+def test_the_hand_model_turns_a_stop_held_as_a_fist_into_a_raised_hand():
+    def held(hands):  # a hand held still in front of the face, and what the hand model saw
+        frames = track(10, wrist_r=lambda i: (0.45, 0.30), elbow_r=lambda i: (0.40, 0.40))
+        return [Frame(f.t, f.joints, f.face, hands) for f in frames]
+
+    palm, fist = HandShape((0.45, 0.31), 5, 88.0, 0.9), HandShape((0.46, 0.30), 0, 80.0, 0.9)
+    assert kinds(held([palm])) == ["stop"]
+    assert kinds(held([fist])) == ["raise_hand"]
+    assert kinds(held([HandShape((0.44, 0.30), 5, -90.0, 0.9)])) == ["raise_hand"]  # fingers down
+    # Another hand far from that wrist, or none found: the body rule stands.
+    assert kinds(held([HandShape((0.95, 0.90), 0, 90.0, 0.9)])) == ["stop"]
+    assert kinds(held([])) == ["stop"]
 
 
 def test_both_hands_make_one_event_and_spread_arms_no_point():
