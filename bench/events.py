@@ -1,9 +1,10 @@
 """Benchmark: timed visual events (stages/events.py) on the hand-labelled clips of
 tests/assets/events.json (three of them made here: a photo zoomed in, a face coming up to the
-camera, and out; a photo of a man with his arms spread, held still): precision and recall under ViSpeak-Bench's timing rule (a detection
-of the right type whose end t satisfies start - 1 <= t <= end + 2 of a label, each label
-matched once), seconds per clip on this machine's CPU, and the share of frames the hand
-model looked at (those with a wrist above its shoulder).
+camera, and out; a photo of a man with his arms spread, held still): precision and recall
+under ViSpeak-Bench's timing rule (a detection of the right type whose end t satisfies
+start - 1 <= t <= end + 2 of a label, each label matched once), seconds per clip on this
+machine's CPU, and the share of frames the hand model looked at (those with a wrist above its
+shoulder).
 
 Baseline, on the same clips: the raw pose track's appearances and disappearances without the
 person checks of curation/signals/framing.py (a pose anywhere is a person), which is what

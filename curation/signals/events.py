@@ -25,9 +25,10 @@ is a new person (0, 1, ...). Distances are in shoulder widths, so the rules hold
 A face vouches for a person whose pose shows too few joints for framing.py's body check (a
 head-and-shoulders shot): then the joints in view are used as they are.
 
-Both hands making the same gesture at once are one event. Each event: type, [start, end] seconds in the clip, a confidence (the joints' mean visibility
-over the event, or the face detector's score), the person it belongs to and, for a hand's
-gesture, which hands made it (`left`, `right`, the person's own, or `both`).
+Both hands making the same gesture at once are one event. Each event: type, [start, end]
+seconds in the clip, a confidence (the joints' mean visibility over the event, or the face
+detector's score), the person it belongs to and, for a hand's gesture, which hands made it
+(`left`, `right`, the person's own, or `both`).
 """
 
 from __future__ import annotations
