@@ -46,6 +46,15 @@ def sources(tmp_path_factory, videos):
     return listing
 
 
+@pytest.fixture(scope="module")
+def kept_sources(tmp_path_factory, videos):
+    """Only the sources whose clips reach the model stages: the two signers, the talking head."""
+    listing = tmp_path_factory.mktemp("kept") / "list.txt"
+    names = ["intel_asl_book.mkv", "intel_asl_again.mkv", "derived_talking_obama_910x1136.mp4"]
+    listing.write_text("\n".join(str(videos / n) for n in names))
+    return listing
+
+
 def test_offline_profile_runs_every_stage_then_instructions(
     sources, videos, tiny_models, offline, tmp_path
 ):
@@ -169,11 +178,11 @@ def test_offline_profile_runs_every_stage_then_instructions(
 
 
 def test_failed_server_rows_are_recorded_and_only_they_are_retried(
-    sources, tiny_models, offline, tmp_path
+    kept_sources, tiny_models, offline, tmp_path
 ):
     with ChatServer(tiny_models["qwen2-vl"]) as server:
         args = [
-            "curate", "--config", offline, "--sources", str(sources), "--run", "srv",
+            "curate", "--config", offline, "--sources", str(kept_sources), "--run", "srv",
             "--until", "dedup", "--set", f"run.root={tmp_path}", "--set", "cut.mode=virtual",
             "--set", "brief_caption.backend.kind=openai", "--set", f"brief_caption.backend.base_url={server.url}",
             "--set", "brief_caption.backend.model=tiny", "--set", "brief_caption.backend.retries=1",
@@ -198,9 +207,11 @@ def test_failed_server_rows_are_recorded_and_only_they_are_retried(
         )  # recomputed on the new captions
 
 
-def test_dedup_resumed_with_some_shards_written_still_sees_every_clip(offline, sources, tmp_path):
+def test_dedup_resumed_with_some_shards_written_still_sees_every_clip(
+    offline, kept_sources, tmp_path
+):
     args = [
-        "curate", "--config", offline, "--sources", str(sources), "--run", "part", "--until",
+        "curate", "--config", offline, "--sources", str(kept_sources), "--run", "part", "--until",
         "dedup", "--set", f"run.root={tmp_path}", "--set", "run.shard_size=1", "--set", "cut.mode=virtual",
         # Paraphrase-level threshold so that clips in different shards are duplicates of each other.
         "--set", "dedup.threshold=0.05",

@@ -35,13 +35,13 @@ def placements(run: RunDir, folder: str) -> set[tuple[str, tuple[str, ...], str 
     return out
 
 
-def test_each_model_worker_gets_its_own_gpu_and_cpu_stages_none(tiny_models, ray_sources, tmp_path):
+def test_each_model_worker_gets_its_own_gpu_and_cpu_stages_none(tiny_models, ray_signers, tmp_path):
     nodes = [{"num_cpus": 2, "num_gpus": 1}, {"num_cpus": 2, "num_gpus": 1}]
     with local_cluster(nodes):
         run = RunDir(tmp_path, "g")
         runner = RayRunner(progress=False)
         pipeline = Pipeline(config(tiny_models), run, runner=runner)
-        pipeline.execute(ray_sources)
+        pipeline.execute(ray_signers)
         ops = {o.name: o for step in pipeline.steps for o in runner._ops[id(step)]}
         assert ops["brief_caption"].gpus == 1 and ops["detailed_caption"].gpus == 1  # auto
         assert ops["scenes"].gpus == 0 and ops["brief_caption.prepare"].gpus == 0
@@ -53,7 +53,7 @@ def test_each_model_worker_gets_its_own_gpu_and_cpu_stages_none(tiny_models, ray
         assert all(ids == () for _, ids, _ in placements(run, "temporal"))  # CPU work: no GPU
 
 
-def test_two_stages_share_a_gpu_only_when_configured_to(tiny_models, ray_sources, tmp_path):
+def test_two_stages_share_a_gpu_only_when_configured_to(tiny_models, ray_signers, tmp_path):
     with local_cluster([{"num_cpus": 4, "num_gpus": 1}]):
         whole = Pipeline(config(tiny_models), RunDir(tmp_path, "w"), runner=RayRunner())
         whole.runner.prepare(whole.steps)
@@ -63,7 +63,7 @@ def test_two_stages_share_a_gpu_only_when_configured_to(tiny_models, ray_sources
         run = RunDir(tmp_path, "h")
         runner = RayRunner(progress=False)
         pipeline = Pipeline(config(tiny_models, *halves), run, runner=runner)
-        pipeline.execute(ray_sources)
+        pipeline.execute(ray_signers)
         assert len(runner.plan(pipeline.steps)) == 1  # half a GPU each: they share it
         shared = placements(run, "captions") | placements(run, "detailed")
         assert len({(n, ids) for n, ids, _ in shared}) == 1
