@@ -186,7 +186,7 @@ def _check_detectors() -> int:
     try:
         from curation.detect.mediapipe_faces import import_solution
 
-        for solution in ("face_detection", "face_mesh", "pose"):
+        for solution in ("face_detection", "face_mesh", "pose", "hands"):
             import_solution(solution)
     except ImportError as exc:
         problems.append(f"mediapipe unavailable ({exc}): pip install --no-deps mediapipe==0.10.21")

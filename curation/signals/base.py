@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -13,6 +13,17 @@ from curation.backends.base import ModelUnavailable
 
 class SignalUnavailable(ModelUnavailable):
     """A signal's package or weights cannot be had (e.g. offline without a local file)."""
+
+
+def mediapipe_solution(name: str) -> Any:
+    """A module of mediapipe's solutions (pose, face_mesh, hands) for a signal backend;
+    SignalUnavailable, saying how to install it, where mediapipe is missing."""
+    from curation.detect.mediapipe_faces import MISSING, import_solution
+
+    try:
+        return import_solution(name)
+    except ImportError as exc:
+        raise SignalUnavailable(MISSING) from exc
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.detect.mediapipe_faces import MISSING, import_solution
-from curation.signals.base import SignalUnavailable
+from curation.signals.base import mediapipe_solution
 
 FINGERS = ((6, 8), (10, 12), (14, 16), (18, 20))  # (middle joint, tip) of index..little
 REACH = 1.1  # an extended finger's tip is this much farther from the wrist than its middle joint
@@ -65,10 +64,7 @@ class MediapipeHands:
     def setup(self) -> None:
         if self._model is not None:
             return
-        try:
-            Hands = import_solution("hands").Hands
-        except ImportError as exc:
-            raise SignalUnavailable(MISSING) from exc
+        Hands = mediapipe_solution("hands").Hands
         self._model = Hands(static_image_mode=True, max_num_hands=self.max_hands,
                             model_complexity=1, min_detection_confidence=self.min_confidence)  # fmt: skip
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.detect.mediapipe_faces import MISSING, import_solution
-from curation.signals.base import SignalUnavailable
+from curation.signals.base import mediapipe_solution
 
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 
@@ -27,10 +26,7 @@ class MouthTracker:
     def setup(self) -> None:
         if self._mesh is not None:
             return
-        try:
-            FaceMesh = import_solution("face_mesh").FaceMesh
-        except ImportError as exc:
-            raise SignalUnavailable(MISSING) from exc
+        FaceMesh = mediapipe_solution("face_mesh").FaceMesh
         self._mesh = FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
                               min_detection_confidence=self.min_confidence,
                               min_tracking_confidence=self.min_confidence)  # fmt: skip

@@ -10,8 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from curation.config_signals import PoseConfig
-from curation.detect.mediapipe_faces import MISSING, import_solution
-from curation.signals.base import Keypoint, SignalUnavailable
+from curation.signals.base import Keypoint, mediapipe_solution
 
 # BlazePose: 11/12 shoulders, 13/14 elbows, 15/16 wrists, 23/24 hips, 25/26 knees, 27/28 ankles
 BLAZEPOSE_BODY = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
@@ -31,10 +30,7 @@ class MediapipePose:
     def setup(self, device: str = "cpu") -> None:  # CPU only
         if self._model is not None:
             return
-        try:
-            Pose = import_solution("pose").Pose
-        except ImportError as exc:
-            raise SignalUnavailable(MISSING) from exc
+        Pose = mediapipe_solution("pose").Pose
         self._model = Pose(static_image_mode=True, model_complexity=1,
                            min_detection_confidence=self.config.score_threshold)  # fmt: skip
 
