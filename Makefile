@@ -56,7 +56,7 @@ help:
 	@echo "make bench-face-crops           face crops against full frames for the face branch (tiny run)"
 	@echo "bash bench/gpu_check.sh         bf16 training steps at real shapes on one GPU (small + 7B)"
 	@echo "make bench-scale                the Ray runner's driver memory and clips/s for 10x the clips"
-	@echo "make lint / make format         ruff"
+	@echo "make lint / make format         ruff; lint also checks the import layers (import-linter)"
 
 setup: system-deps
 	python3 -m venv .venv
@@ -137,9 +137,11 @@ dedup-captions:
 test:
 	$(PY) -m pytest -q
 
+# ruff, and import-linter's contracts (pyproject.toml): imports run one way through the layers.
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -c 'from importlinter.cli import lint_imports_command as main; main()'
 
 format:
 	$(PY) -m ruff format .

@@ -1,6 +1,6 @@
 """Benchmark: `browse` on a synthetic run of 1,000,000 clips.
 
-Writes a run directory with pyarrow in the real layout and schemas (curation/schemas.py) into
+Writes a run directory with pyarrow in the real layout and schemas (curation/core/schemas.py) into
 a temporary folder: 100 input shards, every stage folder from sources to structured with the
 columns each stage carries forward (nested boxes and candidates included), a funnel that
 rejects at every filter, and instruction pairs for three branches. Then times, each from a
@@ -26,12 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation import schemas
-from curation.browse.cli import DEFAULT_COLUMNS
 from curation.browse.db import RunDB
-from curation.browse.layout import DEFAULT_STAGES, open_layout
+from curation.browse.layout import open_layout
 from curation.browse.summary import funnel
-from curation.instructions.stage import PAIRS
+from curation.cli.browse import DEFAULT_COLUMNS
+from curation.core import schemas
+from stages import registry
+from stages.instructions import PAIRS
 
 # (folder, schema, share of its rows kept, reject reasons) after sources and scenes.
 FUNNEL = [
@@ -46,6 +47,7 @@ FUNNEL = [
     ("consensus", schemas.CONSENSUS, 0.95, ["unsupported_consensus"]),
     ("structured", schemas.STRUCTURED, 0.99, ["invalid_fields"]),
 ]
+DEFAULT_STAGES = registry.default_folders()  # (stage, folder) in the default order
 WHERE = "kept AND duration_s > 5 AND frames_with_face >= 3 AND agreement > 0.8"
 
 

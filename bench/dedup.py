@@ -27,9 +27,9 @@ import time
 
 import numpy as np
 
-from curation.config import DedupConfig
-from curation.dedup import deduplicate
-from curation.dedup_kernels import Products, native_bfloat16
+from curation.dedup.config import DedupConfig
+from curation.dedup.groups import deduplicate
+from curation.dedup.kernels import Products, native_bfloat16
 
 THRESHOLD = DedupConfig().threshold
 
@@ -74,7 +74,7 @@ def plant(emb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 
 def product_rates(emb: np.ndarray, repeat: int = 20) -> dict[str, float]:
     """GFLOP/s of the pair search's candidate product (a block of 512 rows against 8192), in
-    each precision the search can use on this machine (curation/dedup_kernels.py), on one
+    each precision the search can use on this machine (curation/dedup/kernels.py), on one
     thread: what a dedup task of one CPU gets."""
     import torch
     from threadpoolctl import threadpool_limits

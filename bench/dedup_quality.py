@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from curation.config import DedupConfig
-from curation.dedup import dedup_captions
+from curation.dedup.config import DedupConfig
+from curation.dedup.groups import dedup_captions
 from curation.embed import CaptionEmbedder
 
 LABELLED = Path(__file__).resolve().parents[1] / "tests/assets/captions/paraphrases.json"

@@ -39,12 +39,12 @@ from dedup import naive_pairs, plant  # bench/dedup.py: the same synthetic data,
 from ray import cloudpickle
 from ray.cluster_utils import Cluster
 
-from curation.config import DedupConfig
+from curation.core.units import Unit
+from curation.dedup.config import DedupConfig
+from curation.engine.runners.ray_data import RayRunner
+from curation.engine.shard_task import Step
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.runners.ray_data import RayRunner
-from curation.shard_task import Step
-from curation.totals import Totals
-from curation.units import Unit
 from stages.dedup import PAIRS, DedupStage
 from stages.embed import EMBEDDING, embedding_array, read_embeddings
 

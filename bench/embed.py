@@ -10,8 +10,8 @@ import argparse
 import itertools
 import time
 
-from curation.config import EmbedConfig
 from curation.embed import CaptionEmbedder
+from stages.embed import EmbedConfig
 
 PEOPLE = ["A young woman in a red coat", "An elderly man with a grey beard", "Two children in school uniforms",
           "A man in a dark suit", "A group of teenagers", "A woman with curly hair and glasses"]  # fmt: skip

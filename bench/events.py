@@ -43,10 +43,9 @@ def main() -> None:
     from helpers import still_clip, whole_file_clip, zoom_clip
 
     import curation.signals.framing as framing
-    from curation.config_signals import EventsConfig
+    from curation.core.worker import Worker
     from curation.signals.events import detect_events
-    from curation.worker import Worker
-    from stages.events import EventsStage
+    from stages.events import EventsConfig, EventsStage
 
     labels = {
         k: v for k, v in json.loads((ASSETS / "events.json").read_text()).items() if k != "about"

@@ -67,9 +67,9 @@ def write_input(root: Path, clips: int, per_shard: int) -> list[str]:
     """A run folder whose `consensus/` holds `clips` kept clips in shards of `per_shard`."""
     import pyarrow as pa
 
-    from curation import schemas
+    from curation.core import schemas
+    from curation.core.units import Unit
     from curation.rundir import RunDir
-    from curation.units import Unit
 
     run = RunDir(root, "scale")
     keys = []
@@ -85,13 +85,12 @@ def write_input(root: Path, clips: int, per_shard: int) -> list[str]:
 
 def driver(args: argparse.Namespace) -> None:
     """One measured run, in its own process: connect, run the stage, report."""
-    from curation.config_models import StructureConfig
+    from curation.core.units import Unit
+    from curation.engine.runners.ray_data import RayRunner
+    from curation.engine.shard_task import Step
+    from curation.engine.totals import Totals
     from curation.rundir import RunDir
-    from curation.runners.ray_data import RayRunner
-    from curation.shard_task import Step
-    from curation.totals import Totals
-    from curation.units import Unit
-    from stages.structure import StructureStage
+    from stages.structure import StructureConfig, StructureStage
 
     cfg = StructureConfig.model_validate({
         "backend": {"kind": "openai", "model": "fast", "base_url": args.url, "concurrency": 16,

@@ -71,11 +71,10 @@ def main() -> None:
 
     import torch
 
-    from curation.config_signals import SignalsConfig
+    from curation.core.worker import Worker
     from curation.media.audio import RATE, clip_audio
     from curation.signals.asr import FasterWhisperAsr
-    from curation.worker import Worker
-    from stages.signals import SignalsStage
+    from stages.signals import SignalsConfig, SignalsStage
 
     torch.set_num_threads(2)
     stage = SignalsStage(cfg=SignalsConfig())

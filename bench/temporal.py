@@ -32,12 +32,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from curation.config import CutConfig, PipelineConfig, load_config
-from curation.pipeline import Pipeline
+from curation.engine.config import PipelineConfig, load_config
+from curation.engine.pipeline import Pipeline
+from curation.engine.runners.local import LocalRunner
+from curation.engine.runners.ray_data import RayRunner
+from curation.engine.sources import list_sources
 from curation.rundir import RunDir
-from curation.runners.local import LocalRunner
-from curation.runners.ray_data import RayRunner
-from curation.sources import list_sources
+from stages.cut import CutConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "curate" / "local.yaml"

@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from curation.config import ProbeConfig, ScenesConfig, TemporalConfig
-from curation.ids import source_id
-from stages.probe import ProbeStage
-from stages.scenes import ScenesStage
-from stages.temporal_filter import temporal_verdict
+from curation.core.ids import source_id
+from stages.probe import ProbeConfig, ProbeStage
+from stages.scenes import ScenesConfig, ScenesStage
+from stages.temporal_filter import TemporalConfig, temporal_verdict
 
 try:
     from temporal_clips import CLIPS, build

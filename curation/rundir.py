@@ -29,9 +29,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.config_base import ConfigError
+from curation.core.config import ConfigError
+from curation.core.units import Unit, file_name, unit_of
 from curation.storage import Storage, atomic_local_write
-from curation.units import Unit, file_name, unit_of
 
 STATS_KEY = b"curation.stats"
 LEASE_S = 120.0  # an object-store lease not renewed for this long is abandoned

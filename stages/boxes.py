@@ -16,19 +16,51 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field, model_validator
 
-from curation import schemas
-from curation.config_models import BoxesConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
+from curation.core.worker import GpuNeed, Worker
 from curation.detect import Detection, Detector, DetectorConfig, detector_class, make_detector
+from curation.detect.base import FACE_KINDS, PERSON_KINDS
 from curation.media.frames import clip_frames
-from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected
+
+
+class BoxesConfig(Section):
+    """Face and person boxes on sampled frames, and the early human filter (stages/boxes.py)."""
+
+    # BlazeFace on 360-px tiles: 29 of 30 faces of 20-90 px in a 1080p crowd, where dlib's
+    # HOG finds 13 (make bench-boxes); frames keep their size up to 1920 px, so small faces
+    # stay big enough to see.
+    face: DetectorConfig | None = DetectorConfig(kind="mediapipe", tile=360)
+    person: DetectorConfig | None = DetectorConfig(kind="ssdlite")
+    frames: int = Field(8, ge=1, description="frames sampled uniformly from each clip")
+    max_side: int = Field(1920, ge=32, description="longer side of a sampled frame, pixels")
+    human_filter: bool = Field(True, description="reject clips without a face or person")
+    min_human_fraction: float = Field(
+        0.5, ge=0, le=1, description="share of sampled frames that must show a face or person"
+    )
+    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
+    batch_size: int = Field(16, ge=1)
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
+
+    @model_validator(mode="after")
+    def _detectors(self) -> BoxesConfig:
+        if self.face is not None and self.face.kind not in FACE_KINDS:
+            raise ValueError(f"face.kind must be one of {list(FACE_KINDS)}")
+        if self.person is not None and self.person.kind not in PERSON_KINDS:
+            raise ValueError(f"person.kind must be one of {list(PERSON_KINDS)}")
+        if self.face is None and self.person is None:
+            raise ValueError("set at least one of face and person")
+        return self
 
 
 @dataclass(kw_only=True)
 class BoxesStage(Stage):
     name: ClassVar[str] = "boxes"
     output_folder: ClassVar[str] = "boxes"
+    order: ClassVar[float | None] = 50
     schema: ClassVar[pa.Schema] = schemas.BOXES
     adds: ClassVar[list[pa.Field]] = schemas.BOX_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")

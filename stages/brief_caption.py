@@ -14,19 +14,46 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
 from curation.backends import Generation, Prompt
-from curation.backends.base import prompt_hash
-from curation.config_models import BriefCaptionConfig
+from curation.backends.base import BackendConfig, prompt_hash
+from curation.core import schemas
+from curation.core.config import REFUSALS, Resources, Section
 from stages.base import kept, rejected
-from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem, outcome_problem
+from stages.model_stage import (
+    MODEL,
+    PREPARE,
+    ModelCall,
+    ModelStage,
+    Outcome,
+    answer_problem,
+    outcome_problem,
+)
+
+
+class BriefCaptionConfig(Section):
+    """The paper's brief, general-context caption of each clip, by a VLM (Qwen2-VL family)."""
+
+    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2-VL-7B-Instruct", max_tokens=96)
+    prompt: str = (
+        "Describe the general context of this video in one or two sentences: who appears, "
+        "what they are doing, and where."
+    )
+    system: str | None = None
+    frames: int = Field(8, ge=1, description="frames sampled uniformly from each clip")
+    max_side: int = Field(448, ge=28, description="longer side of a sampled frame, pixels")
+    attempts: int = Field(3, ge=1, description="tries per clip on empty output, refusal or error")
+    refusal_markers: list[str] = REFUSALS
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
 
 
 @dataclass(kw_only=True)
 class BriefCaptionStage(ModelStage):
     name: ClassVar[str] = "brief_caption"
     output_folder: ClassVar[str] = "captions"
+    order: ClassVar[float | None] = 80
     schema: ClassVar[pa.Schema] = schemas.CAPTIONS
     adds: ClassVar[list[pa.Field]] = schemas.CAPTION_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")

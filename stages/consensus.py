@@ -11,18 +11,60 @@ output and refusals are retried, then rejected (`empty_consensus`, `refused`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
+from pydantic import Field, model_validator
 
-from curation import schemas
 from curation.backends import Generation, Prompt
-from curation.backends.base import check_model_available, prompt_hash
-from curation.config_models import ConsensusConfig
+from curation.backends.base import BackendConfig, check_model_available, prompt_hash
 from curation.consensus import ConsensusScorer
+from curation.core import schemas
+from curation.core.config import REFUSALS, Resources, Section
 from curation.embed import CaptionEmbedder, resolve_model
 from stages.base import kept, rejected
-from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
+from stages.model_stage import (
+    MODEL,
+    PREPARE,
+    ModelCall,
+    ModelStage,
+    Outcome,
+    answer_problem,
+    check_template,
+)
+
+
+class ConsensusConfig(Section):
+    """One caption with only what the candidates agree on, scored independently of the LLM."""
+
+    method: Literal["llm", "extractive"] = "llm"
+    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2.5-7B-Instruct", max_tokens=512)
+    prompt: str = Field(
+        "Below are descriptions of the same video, written independently by different models. "
+        "Write one detailed description of the video that keeps only the content that at least "
+        "two of the descriptions state or clearly agree on: the people's appearance, faces and "
+        "expressions, actions and poses, and interactions with people, objects and the "
+        "environment. Leave out everything that only one description mentions, resolve no "
+        "contradiction by guessing, and add nothing. Answer with the description only.\n\n"
+        "{captions}",
+        description="{captions} is replaced by the numbered candidate captions",
+    )
+    system: str | None = None
+    attempts: int = Field(3, ge=1)
+    refusal_markers: list[str] = REFUSALS
+    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the agreement")
+    device: str | None = None
+    match: float = Field(0.6, gt=0, le=1, description="cosine at which two sentences agree")
+    min_support: int = Field(2, ge=1, description="candidates that must support a sentence")
+    min_agreement: float = Field(0.75, ge=0, le=1, description="lower agreement is rejected")
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
+
+    @model_validator(mode="after")
+    def _prompt(self) -> ConsensusConfig:
+        if self.method == "llm":
+            check_template(self.prompt, captions="")
+        return self
 
 
 def candidate_texts(clip: dict[str, Any]) -> list[str]:
@@ -33,6 +75,7 @@ def candidate_texts(clip: dict[str, Any]) -> list[str]:
 class ConsensusStage(ModelStage):
     name: ClassVar[str] = "consensus"
     output_folder: ClassVar[str] = "consensus"
+    order: ClassVar[float | None] = 120
     schema: ClassVar[pa.Schema] = schemas.CONSENSUS
     adds: ClassVar[list[pa.Field]] = schemas.CONSENSUS_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "candidates")
@@ -40,6 +83,15 @@ class ConsensusStage(ModelStage):
 
     cfg: ConsensusConfig
     _scorer: ConsensusScorer | None = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        detailed, consensus = config.detailed_caption, config.consensus
+        if detailed.min_candidates < consensus.min_support:
+            raise ValueError(
+                f"detailed_caption.min_candidates ({detailed.min_candidates}) is below "
+                f"consensus.min_support ({consensus.min_support}): such clips could never agree"
+            )
 
     def verdict(self, gen: Generation) -> tuple[str, str] | None:
         return answer_problem(gen, self.cfg.refusal_markers, "consensus_failed", "empty_consensus")

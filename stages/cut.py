@@ -21,16 +21,42 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import ffmpeg
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
-from curation.config import CutConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
 from curation.media.ffmpeg import binary, media_input, stderr_summary
+from curation.rundir import RunDir
 from curation.storage import Storage, is_object_store, local_copy
 from stages.base import Stage, kept, rejected
+
+
+class CutConfig(Section):
+    """The `cut:` section: how kept clips are written (or left virtual)."""
+
+    mode: Literal["files", "virtual"] = "files"
+    # Same defaults as PySceneDetect's split-video, so benchmarks compare like with like.
+    video_codec: str = "libx264"
+    preset: str = "veryfast"
+    crf: int = Field(22, ge=0, le=63)
+    audio_codec: str = "aac"
+    audio_bitrate: str = "128k"
+    container: Literal["mp4", "mkv"] = "mp4"
+    # x264 with more than one thread wrote different bytes for the same clip from run to run
+    # when one ffmpeg process cut several seek groups (tests/stages/test_cut.py); one thread
+    # per clip is reproducible, and `threads` ffmpeg processes run side by side instead.
+    encoder_threads: int = Field(
+        1, ge=0, description="encoder threads per clip; 1 is reproducible, 0: ffmpeg decides"
+    )
+    threads: int = Field(2, ge=1, description="ffmpeg processes at once per worker")
+    seek_gap_s: float = Field(10.0, ge=0, description="clips further apart get their own seek")
+    max_seeks: int = Field(8, ge=1, description="at most this many seek positions per source")
+    timeout_s: float = Field(3600.0, gt=0)
+    resources: Resources = Resources(cpus=1, concurrency=2)
 
 
 def _cost(clips: list[dict[str, Any]]) -> float:
@@ -51,6 +77,7 @@ def _makespan(jobs: list[list[dict[str, Any]]], threads: int) -> float:
 class CutStage(Stage):
     name: ClassVar[str] = "cut"
     output_folder: ClassVar[str] = "clips"
+    order: ClassVar[float | None] = 40
     schema: ClassVar[pa.Schema] = schemas.CLIPS
     adds: ClassVar[list[pa.Field]] = schemas.CLIP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "source_id", "path", "start_frame", "end_frame")
@@ -59,6 +86,10 @@ class CutStage(Stage):
 
     cfg: CutConfig
     media: Storage  # clips go to media/clips/<source_id>/<clip_id>.<container> in here
+
+    @classmethod
+    def build(cls, cfg: CutConfig, run: RunDir) -> CutStage:  # type: ignore[override]
+        return cls(cfg=cfg, media=run.storage.child("media"))
 
     def process(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()

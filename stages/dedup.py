@@ -2,7 +2,7 @@
 
 It judges every kept clip of the run at once by the caption vectors the embed stage stored
 with each shard (stages/embed.py), without ever holding them all: the pair search runs as
-tasks over blocks of shards and groups of partitions (curation/dedup_scale.py), in-process or as
+tasks over blocks of shards and groups of partitions (curation/dedup/scale.py), in-process or as
 Ray tasks, with the same result. The clip with the best quality key in each group is kept,
 the others are rejected as `duplicate` with `duplicate_of` and `similarity`. Every pair found
 at or above the threshold is also written to dedup/_pairs/similar_pairs.parquet. The vectors
@@ -18,13 +18,13 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 
-from curation import schemas
-from curation.config import DedupConfig
-from curation.dedup import QUALITY_FACTORS, group_duplicates, quality_key
-from curation.dedup_scale import SearchParams, StorageScratch, find_pairs
-from curation.global_task import GlobalJob
-from curation.pool import Pool
-from stages.base import Stage
+from curation.core import schemas
+from curation.core.config import TaskResources
+from curation.core.pool import Pool
+from curation.dedup.config import DedupConfig
+from curation.dedup.groups import QUALITY_FACTORS, group_duplicates, quality_key
+from curation.dedup.scale import SearchParams, StorageScratch, find_pairs
+from stages.base import GlobalJob, Stage
 from stages.embed import EMBEDDING, read_embeddings
 
 DECISIONS = pa.schema([*schemas.DEDUP_COLUMNS, *schemas.VERDICT])
@@ -50,7 +50,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class ShardVectors:
-    """The Blocks of curation/dedup_scale.py over the run's shards: the clips that have a
+    """The Blocks of curation/dedup/scale.py over the run's shards: the clips that have a
     caption vector, block by block, in shard and row order."""
 
     job: GlobalJob
@@ -91,6 +91,7 @@ def _clip_ids(args: tuple[GlobalJob, int, list[tuple[int, np.ndarray]]]) -> list
 class DedupStage(Stage):
     name: ClassVar[str] = "dedup"
     output_folder: ClassVar[str] = "dedup"
+    order: ClassVar[float | None] = 100
     schema: ClassVar[pa.Schema] = schemas.DEDUP
     adds: ClassVar[list[pa.Field]] = schemas.DEDUP_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", EMBEDDING)
@@ -98,6 +99,10 @@ class DedupStage(Stage):
     is_global: ClassVar[bool] = True
 
     cfg: DedupConfig
+
+    @property
+    def task_resources(self) -> TaskResources:
+        return self.cfg.tasks
 
     def bind(self, previous: pa.Schema) -> None:
         """Everything before it except the vectors (they stay in the embed stage's folder)."""

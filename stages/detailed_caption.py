@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field, model_validator
 
-from curation import schemas
 from curation.backends import Generation, Prompt
-from curation.backends.base import prompt_hash
-from curation.config_models import CaptionerConfig, DetailedCaptionConfig
+from curation.backends.base import BackendConfig, prompt_hash
+from curation.core import schemas
+from curation.core.config import REFUSALS, Resources, Section
 from stages.base import kept, rejected
 from stages.model_stage import (
+    MODEL,
     NOT_ASKED,
+    PREPARE,
     ModelCall,
     ModelStage,
     Outcome,
@@ -28,10 +31,59 @@ from stages.model_stage import (
 )
 
 
+class CaptionerConfig(Section):
+    """One VLM of the detailed-caption stage."""
+
+    name: str = Field(..., min_length=1, description="how the candidates column names it")
+    backend: BackendConfig
+    prompt: str | None = Field(None, description="None: detailed_caption.prompt")
+    system: str | None = None
+    frames: int = Field(16, ge=1)
+    max_side: int = Field(448, ge=28)
+
+
+class DetailedCaptionConfig(Section):
+    """Detailed captions by several VLMs (the candidates for the consensus)."""
+
+    prompt: str = (
+        "Describe this video in detail. Describe the people: their appearance and clothing, "
+        "their faces and facial expressions, their actions and poses, and how they interact "
+        "with other people, with objects and with the environment. Describe only what is "
+        "visible; do not guess."
+    )
+    models: list[CaptionerConfig] = [
+        CaptionerConfig(
+            name="qwen2-vl-7b",
+            backend=BackendConfig(model="Qwen/Qwen2-VL-7B-Instruct", max_tokens=384),
+        ),
+        CaptionerConfig(
+            name="llava-next-video-7b",
+            backend=BackendConfig(model="llava-hf/LLaVA-NeXT-Video-7B-hf", max_tokens=384),
+        ),
+    ]
+    min_candidates: int = Field(2, ge=1, description="fewer usable captions: rejected")
+    attempts: int = Field(3, ge=1)
+    refusal_markers: list[str] = REFUSALS
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
+
+    @model_validator(mode="after")
+    def _models(self) -> DetailedCaptionConfig:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: names must be unique ({names})")
+        if len(self.models) < self.min_candidates:
+            raise ValueError(
+                f"models: {len(self.models)} listed, fewer than min_candidates {self.min_candidates}"
+            )
+        return self
+
+
 @dataclass(kw_only=True)
 class DetailedCaptionStage(ModelStage):
     name: ClassVar[str] = "detailed_caption"
     output_folder: ClassVar[str] = "detailed"
+    order: ClassVar[float | None] = 110
     schema: ClassVar[pa.Schema] = schemas.DETAILED
     adds: ClassVar[list[pa.Field]] = schemas.DETAILED_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "clip_path", "start_s", "end_s")

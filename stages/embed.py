@@ -10,19 +10,34 @@ for 10M clips). A clip without a caption gets no vector and is never judged a du
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
 from curation.backends.base import check_model_available
-from curation.config import EmbedConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
+from curation.core.worker import GpuNeed, Worker
 from curation.embed import CaptionEmbedder, resolve_model
-from curation.worker import GpuNeed, Worker
 from stages.base import Stage
 
 EMBEDDING = "caption_embedding"
+
+
+class EmbedConfig(Section):
+    """Caption embeddings for dedup (stages/embed.py), stored with each shard's manifest."""
+
+    model: str = Field(
+        "bundled:all-MiniLM-L6-v2", description="sentence-transformers model name or local path"
+    )
+    batch_size: int = Field(256, ge=1, description="captions a model call")
+    device: str | None = Field(None, description="None: the GPU the worker was given, else CPU")
+    dtype: Literal["float16", "float32"] = Field(
+        "float16", description="stored precision (float16: 768 bytes a 384-d vector)"
+    )
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
 
 
 def embedding_field(dtype: str) -> pa.Field:
@@ -52,6 +67,7 @@ def read_embeddings(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.
 class EmbedStage(Stage):
     name: ClassVar[str] = "embed"
     output_folder: ClassVar[str] = "embeddings"
+    order: ClassVar[float | None] = 90
     schema: ClassVar[pa.Schema] = schemas.EMBEDDINGS
     adds: ClassVar[list[pa.Field]] = schemas.EMBED_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "brief_caption")

@@ -14,23 +14,46 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
-from curation.config_signals import EventsConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
+from curation.core.worker import GpuNeed, Worker
 from curation.detect.base import DetectorConfig
 from curation.detect.mediapipe_faces import MediapipeFaces
 from curation.media.frames import iter_clip_frames
 from curation.signals import backend_class, make_backend
+from curation.signals.config import PoseConfig
 from curation.signals.events import EventRules, Frame, detect_events, frames_from, wrist_up
 from curation.signals.hands import MediapipeHands
-from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected
+
+
+class EventsConfig(Section):
+    """Timed visual events (stages/events.py, curation/signals/events.py)."""
+
+    fps: float = Field(5.0, gt=0, le=30, description="frames per second read for the events")
+    max_side: int = Field(640, ge=64, description="longer side of those frames, pixels")
+    pose: PoseConfig = PoseConfig()
+    min_gesture_s: float = Field(0.6, gt=0, description="a hand held up or an arm out this long")
+    wave_swings: int = Field(2, ge=1, description="sideways reversals of a raised hand: a wave")
+    approach_growth: float = Field(1.4, gt=1, description="a face growing this much: approach")
+    leave_absent_s: float = Field(1.0, gt=0, description="a person gone this long has left")
+    rejoin_s: float = Field(
+        2.5, gt=0, description="back this soon without having walked off: the same person"
+    )
+    hands: bool = Field(
+        True, description="check a stop gesture's hand with MediaPipe Hands: an open palm, up"
+    )
+    batch_size: int = Field(8, ge=1)
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
 
 
 @dataclass(kw_only=True)
 class EventsStage(Stage):
     name: ClassVar[str] = "events"
     output_folder: ClassVar[str] = "events"
+    order: ClassVar[float | None] = 70
     schema: ClassVar[pa.Schema] = schemas.EVENTS
     adds: ClassVar[list[pa.Field]] = schemas.EVENT_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "start_s", "end_s")

@@ -31,9 +31,30 @@ from curation.backends import (
     backend_class,
     make_backend,
 )
+from curation.core.config import Resources
+from curation.core.worker import GpuNeed, Worker
 from curation.media.frames import clip_jpegs
-from curation.worker import GpuNeed, Worker
-from stages.base import Stage
+from stages.base import ModelGroup, Stage
+
+# Model stages: prompts (frames sampled, JPEG-encoded) are made by CPU tasks (`prepare`), and
+# each model runs in its own pool of workers that hold it loaded (`resources`).
+PREPARE = Resources(cpus=1, concurrency=4)
+MODEL = Resources(cpus=1, gpus="auto", concurrency=1)
+
+
+def check_template(prompt: str, **placeholders: str) -> None:
+    """The prompt must use every placeholder and no other `{...}` (write `{{` for a brace)."""
+    missing = [f"{{{k}}}" for k in placeholders if f"{{{k}}}" not in prompt]
+    if missing:
+        raise ValueError(f"prompt must contain {missing}")
+    try:
+        prompt.format(**placeholders)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"prompt has a placeholder other than {list(placeholders)} or a lone brace ({exc}); "
+            "write {{ and }} for literal braces"
+        ) from None
+
 
 Outcome = tuple[Generation, int]  # the last answer and the number of tries it took
 # A prompt, or why the clip has none (e.g. no frame could be decoded).
@@ -137,6 +158,10 @@ class ModelStage(Stage):
         raise NotImplementedError
 
     # --- resources ----------------------------------------------------------------------------
+    @property
+    def prepare_resources(self) -> Resources:
+        return self.cfg.prepare  # type: ignore[attr-defined]
+
     def call_gpu_need(self, index: int) -> GpuNeed:
         call = self.calls()[index]
         return backend_class(call.backend.kind).gpu_need(call.backend)
@@ -154,13 +179,23 @@ class ModelStage(Stage):
         calls = [self.call_gpu_need(i) for i in range(len(self.calls()))]
         return GpuNeed.most([*calls, self.finish_gpu_need()])
 
-    def call_groups(self) -> list[list[int]]:
+    def model_groups(self) -> list[ModelGroup]:
         """Which calls share a worker under Ray: a model that holds GPUs of its own (a vLLM
         engine) gets its own pool of workers; the stage's other models share one worker and
-        its device. A stage without calls still has one group: the worker that finishes."""
-        own = [[i] for i in range(len(self.calls())) if self.call_gpu_need(i).required]
-        shared = [i for i in range(len(self.calls())) if not self.call_gpu_need(i).required]
-        return ([shared] if shared else []) + own or [[]]
+        its device. A stage without calls still has one group: the worker that finishes. The
+        last group's workers also finish the shard, so they also need what finish() loads."""
+        calls = self.calls()
+        own = [[i] for i in range(len(calls)) if self.call_gpu_need(i).required]
+        shared = [i for i in range(len(calls)) if not self.call_gpu_need(i).required]
+        groups = ([shared] if shared else []) + own or [[]]
+        out = []
+        for k, group in enumerate(groups):
+            needs = [self.call_gpu_need(i) for i in group]
+            if k == len(groups) - 1:
+                needs.append(self.finish_gpu_need())
+            label = "" if len(groups) == 1 else "+".join(calls[i].name for i in group)
+            out.append(ModelGroup(label, tuple(group), GpuNeed.most(needs)))
+        return out
 
     def preflight(self) -> None:
         for call in self.calls():
@@ -182,11 +217,10 @@ class ModelStage(Stage):
             )
         return out
 
-    def setup(self, worker: Worker, calls: list[int] | None = None) -> None:
-        """Load the models of `calls` (all when None) on the devices this worker has."""
+    def setup(self, worker: Worker) -> None:
+        """Remember the worker's devices: a model loads there when first asked (`answer`), so
+        a worker that holds one group of models never loads the others."""
         self._worker = worker
-        for i in range(len(self.calls())) if calls is None else calls:
-            self.backend_for(i)
 
     def backend_for(self, index: int) -> Backend:
         if index not in self._backends:

@@ -11,18 +11,31 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
-from curation.config import ProbeConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
 from curation.media.ffmpeg import ProbeError, parse_probe, run_ffprobe
 from curation.storage import STREAMABLE, Storage, local_copy
 from stages.base import Stage, kept, rejected
+
+
+class ProbeConfig(Section):
+    """The `probe:` section: the resolution rule and ffprobe's limits."""
+
+    min_short_side: int = Field(
+        480, ge=1, description="displayed short side below this is rejected"
+    )
+    timeout_s: float = Field(60.0, gt=0)
+    threads: int = Field(8, ge=1, description="ffprobe calls in flight per worker")
+    resources: Resources = Resources(cpus=0.5, concurrency=8)
 
 
 @dataclass(kw_only=True)
 class ProbeStage(Stage):
     name: ClassVar[str] = "probe"
     output_folder: ClassVar[str] = "sources"
+    order: ClassVar[float | None] = 10
     schema: ClassVar[pa.Schema] = schemas.SOURCES
     reads: ClassVar[tuple[str, ...]] = ("source_id", "path")
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
+from pydantic import Field, model_validator
 from scenedetect import FrameTimecode
 from scenedetect.detectors import (
     AdaptiveDetector,
@@ -27,13 +28,13 @@ from scenedetect.detectors import (
     ThresholdDetector,
 )
 
-from curation import schemas
-from curation.config import ScenesConfig
-from curation.ids import clip_id
+from curation.core import schemas
+from curation.core.config import Resources, Section
+from curation.core.ids import clip_id
 from curation.media.ffmpeg import FrameStream
+from curation.media.keyframes import KeyframeTracker
 from curation.storage import local_copy
 from stages.base import Stage, kept, rejected
-from stages.keyframes import KeyframeTracker
 
 # detector name -> (class, name of its threshold argument)
 DETECTORS = {
@@ -45,6 +46,51 @@ DETECTORS = {
 }
 
 CARRIED = schemas.SOURCE_COLUMNS_ON_CLIPS
+
+
+class ScenesConfig(Section):
+    """The `scenes:` section: the scene detector, the keyframe and dynamics measures on the same
+    frames, clip length bounds and the corrupt-stream rule."""
+
+    detector: Literal["adaptive", "content", "threshold", "hash", "histogram"] = "adaptive"
+    # None keeps the detector's own default threshold.
+    threshold: float | None = Field(None, gt=0)
+    min_scene_len_frames: int = Field(15, ge=1, description="detector: frames between two cuts")
+    analysis_width: int = Field(256, ge=16, description="frames are decoded at this width")
+    # PySceneDetect's thresholds were tuned on frames shrunk by cv2 INTER_LINEAR, which at large
+    # factors samples a 2x2 neighbourhood (close to point sampling); ffmpeg's `neighbor` scaler
+    # reproduces its goldens exactly, area averaging does not (see README, "Scene detection").
+    scale_flags: str = "neighbor"
+    # Keyframes and dynamics (curation/media/keyframes.py) on grey frames `keyframe_width` wide: a
+    # keyframe when, in some cell of a `keyframe_grid`-square raster, more than
+    # `keyframe_cell_share` of the pixels changed by more than `keyframe_pixel_delta` levels
+    # since the last keyframe (a person small in a wide shot moves within a few cells).
+    # Defaults from the labelled clips of `make bench-temporal-quality`.
+    keyframe_width: int = Field(128, ge=16)
+    keyframe_grid: int = Field(16, ge=1, le=64)
+    keyframe_pixel_delta: int = Field(20, ge=1, le=255)
+    keyframe_cell_share: float = Field(0.25, gt=0, le=1)
+    flash_delta: float = Field(12.0, gt=0, description="mean brightness jump of a flash, levels")
+    jump_share: float = Field(
+        0.6, gt=0, le=1, description="pixels changed after global alignment: a jump (a cut)"
+    )
+    min_duration_s: float = Field(1.0, ge=0)
+    max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
+    max_lost_share: float = Field(
+        0.02, ge=0, le=1,
+        description="a source that logs decode errors and decodes fewer frames than this "
+        "share below its probed count is rejected as corrupt_stream",
+    )  # fmt: skip
+    timeout_s: float = Field(3600.0, gt=0)
+    threads: int = Field(2, ge=1, description="sources decoded at once per worker")
+    resources: Resources = Resources(cpus=1, concurrency=4)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScenesConfig:
+        # Long scenes are split into equal windows of at least max/2: keep those above the minimum.
+        if self.max_duration_s < 2 * self.min_duration_s:
+            raise ValueError("max_duration_s must be at least twice min_duration_s")
+        return self
 
 
 def decode_note(stream: FrameStream, expected: int | None) -> str | None:
@@ -72,7 +118,7 @@ def group_scenes(
 ) -> list[tuple[int, int, int]]:
     """Scenes as (start, end, index of the first): a run of two or more consecutive scenes,
     each shorter than min_duration_s but together not, is one segment, a *montage*, whose
-    cuts count as jumps (stages/keyframes.py), so the temporal filter judges it `chaotic`
+    cuts count as jumps (curation/media/keyframes.py), so the temporal filter judges it `chaotic`
     rather than each shot being `too_short`."""
     scenes = list(zip(bounds[:-1], bounds[1:], strict=True))
     out: list[tuple[int, int, int]] = []
@@ -96,6 +142,7 @@ def group_scenes(
 class ScenesStage(Stage):
     name: ClassVar[str] = "scenes"
     output_folder: ClassVar[str] = "scenes"
+    order: ClassVar[float | None] = 20
     schema: ClassVar[pa.Schema] = schemas.SCENES
     reads: ClassVar[tuple[str, ...]] = tuple(CARRIED)
 

@@ -21,23 +21,42 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
-from curation.config_signals import SignalsConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
+from curation.core.worker import GpuNeed, Worker
 from curation.media.audio import RATE, AudioError, clip_audio
 from curation.media.frames import clip_frames, iter_clip_frames
 from curation.signals import backend_class, make_backend
+from curation.signals.config import AsrConfig, LipSyncConfig, PoseConfig, VadConfig
 from curation.signals.framing import clip_framing, pose_visible
-from curation.worker import GpuNeed, Worker
 from stages.base import Stage, kept, rejected, with_extra
 
 SIGNALS = ("vad", "asr", "lip_sync", "pose")
+
+
+class SignalsConfig(Section):
+    """Human signals of every clip (stages/signals.py)."""
+
+    vad: VadConfig = VadConfig()
+    asr: AsrConfig | None = AsrConfig()
+    lip_sync: LipSyncConfig | None = LipSyncConfig()
+    pose: PoseConfig | None = PoseConfig()
+    frames: int = Field(8, ge=1, description="frames sampled uniformly for pose and framing")
+    close_up_face: float = Field(
+        0.3, gt=0, le=1, description="framing: a face this share of the frame height is a close-up"
+    )
+    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
+    batch_size: int = Field(8, ge=1)
+    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
 
 
 @dataclass(kw_only=True)
 class SignalsStage(Stage):
     name: ClassVar[str] = "signals"
     output_folder: ClassVar[str] = "signals"
+    order: ClassVar[float | None] = 60
     schema: ClassVar[pa.Schema] = schemas.SIGNALS
     adds: ClassVar[list[pa.Field]] = schemas.SIGNAL_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "start_s", "end_s", "has_audio")

@@ -16,22 +16,61 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field, model_validator
 
-from curation import schemas
 from curation.backends import Generation, Prompt
-from curation.backends.base import check_model_available, prompt_hash
-from curation.config_models import StructureConfig
+from curation.backends.base import BackendConfig, check_model_available, prompt_hash
+from curation.core import schemas
+from curation.core.config import REFUSALS, Resources, Section
 from curation.embed import CaptionEmbedder, resolve_model
 from curation.instructions.fields import FieldsError, describe_fields, json_schema, parse_fields
 from curation.instructions.grounding import ground_fields
 from stages.base import kept, rejected
-from stages.model_stage import ModelCall, ModelStage, Outcome, answer_problem
+from stages.model_stage import (
+    MODEL,
+    PREPARE,
+    ModelCall,
+    ModelStage,
+    Outcome,
+    answer_problem,
+    check_template,
+)
+
+
+class StructureConfig(Section):
+    """Structured face/body/interaction fields from the consensus caption, by an LLM."""
+
+    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2.5-7B-Instruct", max_tokens=512)
+    prompt: str = Field(
+        "Below is a description of a video. Fill in each field with what the description says "
+        "about it, in a few words taken from or paraphrasing the description. When the "
+        "description does not say it, the field is an empty string: never guess or add "
+        "anything. Answer with JSON only.\n\nFields:\n{fields}\n\nDescription:\n{caption}",
+        description="{fields}: the field list; {caption}: the consensus caption",
+    )
+    system: str | None = None
+    max_field_chars: int = Field(300, ge=10, description="longest value of one field")
+    attempts: int = Field(3, ge=1)
+    refusal_markers: list[str] = REFUSALS
+    grounding: float = Field(
+        0.3, ge=0, le=1, description="a value less similar to the caption is cleared (0: off)"
+    )
+    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
+    device: str | None = None
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
+
+    @model_validator(mode="after")
+    def _prompt(self) -> StructureConfig:
+        check_template(self.prompt, fields="", caption="")
+        return self
 
 
 @dataclass(kw_only=True)
 class StructureStage(ModelStage):
     name: ClassVar[str] = "structure"
     output_folder: ClassVar[str] = "structured"
+    order: ClassVar[float | None] = 130
     schema: ClassVar[pa.Schema] = schemas.STRUCTURED
     adds: ClassVar[list[pa.Field]] = schemas.STRUCTURE_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "consensus")

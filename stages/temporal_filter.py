@@ -1,5 +1,5 @@
 """temporal: reject static clips (too few keyframes) and chaotic ones (change that no camera or
-person makes: flashes, jumps, flicker; stages/keyframes.py measures them on the scene pass).
+person makes: flashes, jumps, flicker; curation/media/keyframes.py measures them on the scene pass).
 
 Natural motion is never chaotic here: a walking crowd or a pan has many keyframes but no
 flashes, no jumps after global alignment and consecutive changes that agree. Defaults come from
@@ -14,10 +14,23 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field
 
-from curation import schemas
-from curation.config import TemporalConfig
+from curation.core import schemas
+from curation.core.config import Resources, Section
 from stages.base import Stage, kept, rejected
+
+
+class TemporalConfig(Section):
+    """The `temporal:` section: when a clip is static or chaotic."""
+
+    min_keyframes: int = Field(2, ge=1, description="fewer keyframes: the clip is static")
+    # Chaotic: change no camera or person makes (make bench-temporal-quality).
+    max_flash_rate: float = Field(1.0, ge=0, description="flashes per second; more: chaotic")
+    max_jump_rate: float = Field(1.0, ge=0, description="jumps per second; more: chaotic")
+    max_flicker: float = Field(0.3, gt=0, le=1, description="change undoing itself; more: chaotic")
+    score_only: bool = Field(False, description="record verdicts without rejecting")
+    resources: Resources = Resources(cpus=0.25, concurrency=2)
 
 
 def temporal_verdict(row: dict[str, Any], cfg: TemporalConfig) -> tuple[str, str | None]:
@@ -38,6 +51,7 @@ def temporal_verdict(row: dict[str, Any], cfg: TemporalConfig) -> tuple[str, str
 class TemporalFilterStage(Stage):
     name: ClassVar[str] = "temporal"
     output_folder: ClassVar[str] = "temporal"
+    order: ClassVar[float | None] = 30
     schema: ClassVar[pa.Schema] = schemas.TEMPORAL
     adds: ClassVar[list[pa.Field]] = schemas.TEMPORAL_COLUMNS
     reads: ClassVar[tuple[str, ...]] = (

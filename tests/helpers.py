@@ -61,9 +61,8 @@ def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.Comp
 
 def probed(path: Path) -> dict:
     """The probe stage's row for one file (what later stages receive)."""
-    from curation.config import ProbeConfig
-    from curation.ids import source_id
-    from stages.probe import ProbeStage
+    from curation.core.ids import source_id
+    from stages.probe import ProbeConfig, ProbeStage
 
     return ProbeStage(cfg=ProbeConfig()).probe_one(
         {"source_id": source_id(str(path)), "path": str(path)}
@@ -72,7 +71,7 @@ def probed(path: Path) -> dict:
 
 def whole_file_clip(path: Path, clip_id: str | None = None) -> dict:
     """A virtual clip covering a whole file: a row of the clips folder, as the cut writes it."""
-    from curation.schemas import CLIPS
+    from curation.core.schemas import CLIPS
 
     source = probed(path)
     row = {name: source.get(name) for name in CLIPS.names}
@@ -92,8 +91,8 @@ def clip_rows(path: Path, ranges: list[tuple[int, int]]):
     """Temporal-stage rows of [start, end) frame ranges of a file: the cut stage's input."""
     import pyarrow as pa
 
-    from curation.ids import clip_id
-    from curation.schemas import TEMPORAL
+    from curation.core.ids import clip_id
+    from curation.core.schemas import TEMPORAL
 
     src = probed(path)
     rows = []
@@ -118,7 +117,7 @@ def clip_rows(path: Path, ranges: list[tuple[int, int]]):
 
 def offline_config(tiny_models: dict[str, Path], *overrides: str):
     """The offline profile with its tiny-model paths pointed at this session's tiny models."""
-    from curation.config import load_config
+    from curation.engine.config import load_config
 
     root = tiny_models["qwen2-vl"].parent
     profile = root / "offline-profile.yaml"

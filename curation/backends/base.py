@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curation.worker import GpuNeed
+from curation.core.worker import GpuNeed
 
 
 class BackendConfig(BaseModel):

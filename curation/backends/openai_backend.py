@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from curation.backends.base import BackendConfig, Generation, Prompt, sampling_for
-from curation.worker import GpuNeed
+from curation.core.worker import GpuNeed
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 

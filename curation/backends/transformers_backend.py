@@ -20,8 +20,8 @@ from curation.backends.base import (
     check_model_available,
     sampling_for,
 )
+from curation.core.worker import GpuNeed, release_torch_memory
 from curation.media.frames import decode_jpeg
-from curation.worker import GpuNeed, release_torch_memory
 
 
 class TransformersBackend:

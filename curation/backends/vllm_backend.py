@@ -28,7 +28,7 @@ from curation.backends.base import (
     sampling_for,
 )
 from curation.backends.openai_backend import chat_messages
-from curation.worker import GpuNeed, release_torch_memory
+from curation.core.worker import GpuNeed, release_torch_memory
 
 log = logging.getLogger(__name__)
 

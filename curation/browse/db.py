@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from curation.browse.layout import BrowseError, Folder, RunLayout
-from curation.units import unit_of
+from curation.core.units import unit_of
 
 # The per-clip view starts with these; the rest follow in pipeline order.
 LEAD = ["clip_id", "stage", "kept", "reject_reason", "reject_detail"]
@@ -210,7 +210,7 @@ class RunDB:
 
 def same_shards(a: Folder, b: Folder) -> bool:
     """Whether shard k of `a` became shard k of `b` (false across the scene split, after
-    which shards are pieces of source shards: curation/units.py)."""
+    which shards are pieces of source shards: curation/core/units.py)."""
     pieces = [any(_is_piece(p.name) for p in f.shards[:1]) for f in (a, b)]
     return pieces[0] == pieces[1]
 

@@ -9,6 +9,7 @@ run that is still going. A stage folder with no finished shard yet counts as abs
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,22 +17,6 @@ from typing import Any
 from curation.rundir import RunDir
 from curation.storage import Storage, is_uri
 
-# (stage, folder) in the default pipeline order; run.json says the order a run really used.
-DEFAULT_STAGES: list[tuple[str, str]] = [
-    ("probe", "sources"),
-    ("scenes", "scenes"),
-    ("temporal", "temporal"),
-    ("cut", "clips"),
-    ("boxes", "boxes"),
-    ("signals", "signals"),
-    ("events", "events"),
-    ("brief_caption", "captions"),
-    ("embed", "embeddings"),
-    ("dedup", "dedup"),
-    ("detailed_caption", "detailed"),
-    ("consensus", "consensus"),
-    ("structure", "structured"),
-]
 INPUTS = "inputs"
 INSTRUCTIONS = "instructions"
 
@@ -104,10 +89,8 @@ def resolve_run(run: str, root: str | Path = "data_manifests") -> Storage:
         storage = Storage.open(Path(run).resolve())
     else:
         storage = RunDir(root, run).storage
-    looks_like_run = storage.exists("run.json") or any(
-        storage.exists(folder) for folder in (INPUTS, *(f for _, f in DEFAULT_STAGES))
-    )
-    if not looks_like_run:
+    # The pipeline writes run.json before any stage folder (and the source list only with it).
+    if not (storage.exists("run.json") or storage.exists(INPUTS)):
         name = storage.uri().rstrip("/").rsplit("/", 1)[-1]
         raise BrowseError(
             f"no run at {storage.uri()} (no run.json, no stage folders): curate it first with "
@@ -116,20 +99,23 @@ def resolve_run(run: str, root: str | Path = "data_manifests") -> Storage:
     return storage
 
 
-def stage_order(state: dict[str, Any]) -> list[tuple[str, str]]:
-    """(stage, folder) pairs in the order this run used, from run.json when it says."""
+def stage_order(
+    state: dict[str, Any], default: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """(stage, folder) pairs in the order this run used, as its run.json records them (the
+    pipeline records every configured stage and its folder when the run starts); `default`
+    (the pipeline's stage table, given by the caller) for a run copied without its run.json."""
     recorded = state.get("stages") or {}
     if recorded:
         return [(name, s.get("folder", name)) for name, s in recorded.items()]
-    default = dict(DEFAULT_STAGES)
-    configured = (state.get("config") or {}).get("stages")
-    if configured:
-        return [(name, default.get(name, name)) for name in configured]
-    return list(DEFAULT_STAGES)
+    return list(default)
 
 
-def open_layout(run: Storage | str | Path) -> RunLayout:
-    """A snapshot of a run, given as its storage, path or URI."""
+def open_layout(
+    run: Storage | str | Path, default_stages: Sequence[tuple[str, str]] = ()
+) -> RunLayout:
+    """A snapshot of a run, given as its storage, path or URI; `default_stages`: (stage,
+    folder) in the default order, for a run whose run.json does not list its stages."""
     storage = run if isinstance(run, Storage) else Storage.open(run)
     state: dict[str, Any] = {}
     if storage.exists("run.json"):
@@ -137,7 +123,9 @@ def open_layout(run: Storage | str | Path) -> RunLayout:
             state = json.loads(storage.read_bytes("run.json"))
         except (OSError, ValueError) as exc:
             raise BrowseError(f"{storage.uri('run.json')} is unreadable: {exc}") from None
-    stages = [Folder(s, f, finished_shards(storage, f)) for s, f in stage_order(state)]
+    stages = [
+        Folder(s, f, finished_shards(storage, f)) for s, f in stage_order(state, default_stages)
+    ]
     branches = []
     for sub in storage.folders(INSTRUCTIONS):
         name = f"{INSTRUCTIONS}/{sub}"

@@ -12,7 +12,7 @@ import contextlib
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,8 +179,10 @@ def build_report(
     page_size: int = 12,
     frames: int = 6,
     progress: bool = True,
+    default_stages: Sequence[tuple[str, str]] = (),
 ) -> ReportResult:
-    layout = open_layout(run)
+    """The report of a run; `default_stages` as in open_layout()."""
+    layout = open_layout(run, default_stages)
     run = layout.storage
     db = RunDB(layout)
     summary = funnel(db)

@@ -28,7 +28,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from curation.config_export import OmniHumanConfig
+from curation.export.config import OmniHumanConfig
 from curation.rundir import RunDir
 
 CONDITIONS = ("text", "audio", "pose")  # weakest to strongest

@@ -13,36 +13,7 @@ import json
 import re
 from typing import Any
 
-import pyarrow as pa
-
-EMOTIONS = ["happy", "sad", "angry", "surprised", "fearful", "disgusted", "contemptuous", "neutral"]
-
-FIELDS: dict[str, dict[str, str]] = {
-    "face": {
-        "appearance": "facial features: face shape, hair, facial hair, glasses, makeup, age",
-        "expression": "the visible facial expression and how it changes",
-        "emotion": "the emotion the face shows, one of the listed words, or empty",
-        "gaze": "where the person looks and how the head is turned",
-    },
-    "body": {
-        "appearance": "body attributes: gender presentation, build, age group, hair",
-        "clothing": "clothes and accessories",
-        "action": "what the person does",
-        "pose": "body posture: standing, sitting, arm and hand positions",
-    },
-    "interaction": {
-        "with_people": "how the person interacts with other people",
-        "with_objects": "objects the person holds, uses or touches",
-        "environment": "the place and scene around the person",
-    },
-}
-
-STRUCT = pa.struct(
-    [
-        pa.field(group, pa.struct([pa.field(k, pa.string()) for k in keys]))
-        for group, keys in FIELDS.items()
-    ]
-)
+from curation.core.fields import EMOTIONS, FIELDS, STRUCT  # noqa: F401  (public here)
 
 
 class FieldsError(ValueError):

@@ -2,7 +2,7 @@
 
 The LLM sees the branch's non-empty fields (never the caption or the video) and returns
 `n` question/answer pairs under a JSON schema, so the output parses; anything that still does
-not is asked again by the instructions stage (curation/instructions/stage.py), then counted as
+not is asked again by the instructions stage (stages/instructions.py), then counted as
 a failure for that clip (its template pairs stand). With an embedder, an answer whose best
 cosine similarity with the facts is below `grounding` is dropped and counted: the LLM may
 rephrase the facts, not add to them.

@@ -1,7 +1,7 @@
 """Human signals of a clip: speech (VAD), transcripts (ASR), lip sync, body pose and framing.
 
 Every model is a backend behind a small interface (base.py), picked by its config's `kind`
-(curation/config_signals.py); modules import their heavy packages in setup(), not on import,
+(curation/signals/config.py); modules import their heavy packages in setup(), not on import,
 so a missing package or weights file fails at the stage's preflight, before any work.
 """
 

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from curation.backends.base import ModelUnavailable, check_model_available
-from curation.config_signals import AsrConfig
 from curation.signals.base import SignalUnavailable, Transcript, Word
+from curation.signals.config import AsrConfig
 
 BUNDLED = "bundled:tiny.en"
 

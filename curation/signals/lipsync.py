@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from curation.config_signals import LipSyncConfig
 from curation.media.audio import frame_envelope
 from curation.signals.base import Sync
+from curation.signals.config import LipSyncConfig
 from curation.signals.mouth import MouthTracker
 
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curation.config_signals import PoseConfig
 from curation.signals.base import Keypoint, mediapipe_solution
+from curation.signals.config import PoseConfig
 
 # BlazePose: 11/12 shoulders, 13/14 elbows, 15/16 wrists, 23/24 hips, 25/26 knees, 27/28 ankles
 BLAZEPOSE_BODY = (11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)

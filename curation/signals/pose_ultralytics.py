@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curation.config_signals import PoseConfig
 from curation.detect.ultralytics_persons import load_yolo
 from curation.signals.base import Keypoint, SignalUnavailable
+from curation.signals.config import PoseConfig
 
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
 # COCO: 5/6 shoulders, 7/8 elbows, 9/10 wrists, 11/12 hips, 13/14 knees, 15/16 ankles

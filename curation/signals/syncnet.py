@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from curation.config_signals import LipSyncConfig
 from curation.detect.base import DetectorConfig
 from curation.detect.mediapipe_faces import MediapipeFaces
 from curation.signals.base import SignalUnavailable, Sync
+from curation.signals.config import LipSyncConfig
 
 FPS = 25.0  # SyncNet's frame rate: 4 MFCC steps per frame
 CROP, WINDOW, STEPS = 224, 5, 20

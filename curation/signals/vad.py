@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curation.config_signals import VadConfig
 from curation.signals.base import SignalUnavailable
+from curation.signals.config import VadConfig
 
 
 @dataclass

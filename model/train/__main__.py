@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from curation.config_base import ConfigError
+from curation.core.config import ConfigError
 from model.train.checkpoint import latest_checkpoint, read_trainer_state
 from model.train.config import TrainConfig, load_train_config
 from model.train.fingerprint import CheckpointMismatch, check_resumable

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from curation.config_base import Section, load_yaml_model
+from curation.core.config import Section, load_yaml_model
 from model.config import PARTS
 from model.sizes import SIZES
 

@@ -16,6 +16,7 @@ from curation.browse.layout import open_layout
 from curation.browse.report import build_report
 from curation.browse.summary import funnel
 from curation.cli import main
+from stages import registry
 
 
 def browse(run, *args, check=True):
@@ -137,9 +138,11 @@ def test_run_with_only_probed_sources(browse_run, tmp_path):
     run.mkdir()
     shutil.copytree(browse_run / "sources", run / "sources")
     shutil.copytree(browse_run / "inputs", run / "inputs")
-    summary = funnel(RunDB(open_layout(run)))
+    summary = funnel(RunDB(open_layout(run, registry.default_folders())))
     assert summary["stages"][0]["rows_out"] == rows(browse_run, "sources")
     assert all(s["status"] == "pending" for s in summary["stages"][1:])
     assert json.loads(browse(run, "--list", "--json").stdout)["count"] == 0
-    result = build_report(run, progress=False)  # the report too: funnel and sources, no clips
+    result = build_report(
+        run, progress=False, default_stages=registry.default_folders()
+    )  # the report too: funnel and sources, no clips
     assert result.clips == 0 and "low_resolution" in Path(result.index).read_text()

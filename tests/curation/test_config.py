@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.config import ConfigError, PipelineConfig, load_config, parse_override
+from curation.engine.config import ConfigError, PipelineConfig, load_config, parse_override
 
 PROFILES = sorted((Path(__file__).resolve().parents[2] / "configs" / "curate").glob("*.yaml"))
 
@@ -93,7 +93,7 @@ def test_model_stage_settings_fail_with_the_field_named(override, named):
 
 
 def test_a_stage_whose_input_columns_nothing_writes_is_refused(tmp_path):
-    from curation.pipeline import build_stages
+    from curation.engine.pipeline import build_stages
     from curation.rundir import RunDir
 
     config = load_config(None, ["stages=[probe, scenes, temporal, cut, consensus]"])
@@ -102,7 +102,7 @@ def test_a_stage_whose_input_columns_nothing_writes_is_refused(tmp_path):
 
 
 def test_schemas_follow_the_configured_order(tmp_path):
-    from curation.pipeline import build_stages
+    from curation.engine.pipeline import build_stages
     from curation.rundir import RunDir
 
     order = ["probe", "scenes", "temporal", "cut", "brief_caption", "boxes"]

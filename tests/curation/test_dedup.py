@@ -9,9 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import run_cli
 
-from curation.config import DedupConfig
-from curation.dedup import dedup_captions, deduplicate, exact_pairs, group_duplicates
-from curation.dedup_scale import SearchParams, in_memory
+from curation.dedup.config import DedupConfig
+from curation.dedup.groups import dedup_captions, deduplicate, exact_pairs, group_duplicates
+from curation.dedup.scale import SearchParams, in_memory
 from curation.embed import BUNDLED_MINILM, CaptionEmbedder, EmbedderUnavailable
 
 THRESHOLD = DedupConfig().threshold

@@ -1,4 +1,4 @@
-"""The pair search's products (curation/dedup_kernels.py): bfloat16 finds every pair the
+"""The pair search's products (curation/dedup/kernels.py): bfloat16 finds every pair the
 exact similarity keeps, so both precisions end with the same pairs."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from curation.dedup_kernels import BFLOAT16_SLACK, Products, exact_similarity, native_bfloat16
-from curation.dedup_scale import SearchParams, exact_pairs, in_memory
+from curation.dedup.kernels import BFLOAT16_SLACK, Products, exact_similarity, native_bfloat16
+from curation.dedup.scale import SearchParams, exact_pairs, in_memory
 
 
 def near_threshold(n: int = 6000, dim: int = 384, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Where vectors go (curation/dedup_partitions.py): the best partition and those within the
+"""Where vectors go (curation/dedup/partitions.py): the best partition and those within the
 margin; with more than FLAT partitions (K-means in two levels) the search still finds what
 exact search finds."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.dedup_kernels import Products
-from curation.dedup_partitions import places, rank, train
-from curation.dedup_scale import SearchParams, exact_pairs, in_memory
+from curation.dedup.kernels import Products
+from curation.dedup.partitions import places, rank, train
+from curation.dedup.scale import SearchParams, exact_pairs, in_memory
 
 
 def clustered(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:

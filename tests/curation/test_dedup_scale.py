@@ -1,4 +1,4 @@
-"""The dedup stage's distributed path (curation/dedup_scale.py under stages/dedup.py) on real
+"""The dedup stage's distributed path (curation/dedup/scale.py under stages/dedup.py) on real
 embeddings shards: the same kept sets and duplicate_of as the in-process search of the same
 vectors, in this process and on a real Ray cluster of 1, 2 and 4 worker nodes, and after a
 worker is killed mid-dedup."""
@@ -16,16 +16,16 @@ import pyarrow as pa
 import pytest
 from ray_cluster import local_cluster
 
-from curation.config import DedupConfig
-from curation.dedup import deduplicate
-from curation.dedup_scale import SearchParams
-from curation.global_task import run_global
-from curation.pool import SerialPool
+from curation.core.pool import SerialPool
+from curation.core.units import Unit
+from curation.dedup.config import DedupConfig
+from curation.dedup.groups import deduplicate
+from curation.dedup.scale import SearchParams
+from curation.engine.global_task import run_global
+from curation.engine.runners.ray_data import RayRunner
+from curation.engine.shard_task import Step
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.runners.ray_data import RayRunner
-from curation.shard_task import Step
-from curation.totals import Totals
-from curation.units import Unit
 from stages.dedup import PAIRS, DedupStage
 from stages.embed import EMBEDDING, embedding_array
 

@@ -8,9 +8,9 @@ import pytest
 from helpers import offline_config
 from ray_cluster import local_cluster
 
-from curation.pipeline import Pipeline
+from curation.engine.pipeline import Pipeline
+from curation.engine.runners.ray_data import RayRunner
 from curation.rundir import RunDir
-from curation.runners.ray_data import RayRunner
 
 pytestmark = pytest.mark.ray
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from curation.config import ConfigError, load_config
-from curation.pipeline import build_stages
+from curation.engine.config import ConfigError, load_config
+from curation.engine.pipeline import build_stages
+from curation.engine.runners.placement import check_fit, fits_together, ops_of, segments
+from curation.engine.shard_task import plan_steps
 from curation.rundir import RunDir
-from curation.runners.placement import check_fit, fits_together, ops_of, segments
-from curation.shard_task import plan_steps
 
 CLUSTER = "configs/curate/cluster.yaml"
 

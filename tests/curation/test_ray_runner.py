@@ -21,15 +21,16 @@ from chat_server import ChatServer
 from helpers import offline_config
 from ray_cluster import local_cluster
 
-from curation.config import ConfigError, TemporalConfig
-from curation.pipeline import Pipeline
+from curation.core.units import Unit
+from curation.engine.config import ConfigError
+from curation.engine.pipeline import Pipeline
+from curation.engine.runners.local import LocalRunner
+from curation.engine.runners.ray_data import RayRunner
+from curation.engine.shard_task import Step
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.runners.local import LocalRunner
-from curation.runners.ray_data import RayRunner
-from curation.shard_task import Step
-from curation.totals import Totals
-from curation.units import Unit
 from stages.base import Stage
+from stages.temporal_filter import TemporalConfig
 
 pytestmark = pytest.mark.ray
 

@@ -13,16 +13,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curation.backends import BackendConfig, Generation
-from curation.config import TemporalConfig
-from curation.config_models import CaptionerConfig, DetailedCaptionConfig
+from curation.core.units import Unit
+from curation.core.worker import Worker
+from curation.engine.runners.local import LocalRunner
+from curation.engine.shard_task import answer_unit, finish_unit, plan_steps, prepare_unit
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.runners.local import LocalRunner
-from curation.shard_task import answer_unit, finish_unit, plan_steps, prepare_unit
-from curation.totals import Totals
-from curation.units import Unit
-from curation.worker import Worker
 from stages.base import Stage, kept, rejected
-from stages.detailed_caption import DetailedCaptionStage
+from stages.detailed_caption import CaptionerConfig, DetailedCaptionConfig, DetailedCaptionStage
+from stages.temporal_filter import TemporalConfig
 
 VERDICT = [pa.field("kept", pa.bool_(), nullable=False), pa.field("reject_reason", pa.string()),
            pa.field("reject_detail", pa.string())]  # fmt: skip
@@ -141,22 +140,25 @@ class Scripted:
 def test_answers_stay_with_their_models_whatever_order_their_workers_run(videos, tmp_path):
     from helpers import whole_file_clip
 
-    from curation import schemas
+    from curation.core import schemas
 
     models = [CaptionerConfig(name="a", backend=BackendConfig(kind="vllm", model="va"), frames=2),
               CaptionerConfig(name="b", backend=BackendConfig(model="vb"), frames=2)]  # fmt: skip
     stage = DetailedCaptionStage(cfg=DetailedCaptionConfig(models=models, min_candidates=2))
     stage.bind(schemas.CLIPS)
-    assert stage.call_groups() == [[1], [0]]  # b shares a worker, a (vLLM) has its own
+    assert [g.calls for g in stage.model_groups()] == [
+        (1,),
+        (0,),
+    ]  # b shares a worker, a (vLLM) has its own
     run = RunDir(tmp_path, "r")
     clip = whole_file_clip(videos / "intel_asl_book.mkv")
     run.write_unit("clips", Unit(0, 0), pa.Table.from_pylist([clip], schema=schemas.CLIPS), {})
     (step,) = plan_steps([stage], "clips", 64)
     flight = prepare_unit(run, step, Unit(0, 0))
     stage._backends = {0: Scripted("a"), 1: Scripted("b")}  # in place of loaded models
-    for group in stage.call_groups():  # the order the Ray operators run in
-        for index in group:
-            flight = answer_unit(step, flight, index)
+    for group in stage.model_groups():  # the order the Ray operators run in
+        for index in group.calls:
+            flight = answer_unit(step, flight, index, Worker.local())
     finish_unit(run, step, flight, Worker.local())
     (row,) = run.read_folder("detailed").to_pylist()
     assert [(c["model"], c["text"]) for c in row["candidates"]] == [

@@ -2,9 +2,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.config import SourcesConfig
-from curation.ids import source_id
-from curation.sources import SourcesError, list_sources
+from curation.core.ids import source_id
+from curation.engine.config import SourcesConfig
+from curation.engine.sources import SourcesError, list_sources
 
 
 def _touch(path):

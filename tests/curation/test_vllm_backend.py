@@ -14,9 +14,9 @@ import pytest
 
 from curation.backends import BackendConfig, Prompt, backend_class, make_backend
 from curation.backends.vllm_backend import engine_kwargs, sampling_kwargs
-from curation.config import load_config
+from curation.core.worker import GpuNeed
+from curation.engine.config import load_config
 from curation.media.frames import encode_jpeg
-from curation.worker import GpuNeed
 
 
 def test_72b_settings_map_onto_the_engine_arguments():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.config_export import OmniHumanConfig
+from curation.export.config import OmniHumanConfig
 from curation.export.omnihuman import (
     check_record,
     conditions,

@@ -108,7 +108,7 @@ def test_export_samples_follow_the_humanomni_format():
 def test_instructions_need_a_finished_structure_stage(tmp_path):
     from helpers import run_cli
 
-    from curation.instructions.build import InstructionsError, check_ready
+    from curation.engine.instructions import InstructionsError, check_ready
     from curation.rundir import RunDir
 
     missing = run_cli("instructions", "--run", "nope", "--set", f"run.root={tmp_path}",
@@ -140,9 +140,8 @@ def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
     import json
 
     from curation.backends import BackendConfig
-    from curation.config_models import InstructionsConfig
     from curation.embed import BUNDLED_MINILM
-    from curation.instructions.stage import InstructionsStage
+    from stages.instructions import InstructionsConfig, InstructionsStage
 
     cfg = InstructionsConfig(backend=BackendConfig(model="scripted"), prompt="{about} {facts} {n}",
                              llm_questions=2, attempts=2, max_field_chars=100,
@@ -168,8 +167,7 @@ def test_llm_questions_are_parsed_retried_and_grounded_on_the_fields():
 
 
 def test_branch_pairs_need_the_boxes_to_show_a_face_or_a_person():
-    from curation.config_models import InstructionsConfig
-    from curation.instructions.stage import InstructionsStage
+    from stages.instructions import InstructionsConfig, InstructionsStage
 
     given = fields(face__expression="a broad smile", body__action="waving")
 

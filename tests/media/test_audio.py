@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from helpers import REPO, clip_rows, probed
 
-from curation.config import CutConfig
 from curation.media.audio import RATE, clip_audio, read_audio
 from curation.storage import Storage
-from stages.cut import CutStage
+from stages.cut import CutConfig, CutStage
 
 TALKING = REPO / "tests" / "assets" / "videos" / "derived_talking_obama_910x1136.mp4"
 

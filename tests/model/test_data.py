@@ -189,10 +189,10 @@ def _pair_rows() -> list[dict]:
 
 
 def test_parquet_pairs_group_like_the_json_export(tmp_path):
-    from curation.instructions.build import write_exports
-    from curation.instructions.stage import PAIRS
+    from curation.core.units import Unit
+    from curation.engine.instructions import write_exports
     from curation.rundir import RunDir
-    from curation.units import Unit
+    from stages.instructions import PAIRS
 
     run = RunDir(tmp_path, "run")
     rows = _pair_rows()

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from train_fixtures import AUDIO_TEXT, TINY_CONFIGS, tiny_stage, write_exports
 
-from curation.config_base import ConfigError
+from curation.core.config import ConfigError
 from model.config import PARTS
 from model.data.processor import OmniProcessor
 from model.infer import ask, load_checkpoint

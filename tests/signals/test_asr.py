@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import REPO
 
-from curation.config_signals import AsrConfig
 from curation.media.audio import RATE, read_audio
 from curation.signals import SignalUnavailable, make_backend
+from curation.signals.config import AsrConfig
 
 TALKING = REPO / "tests" / "assets" / "videos" / "derived_talking_obama_910x1136.mp4"
 

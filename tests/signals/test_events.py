@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from helpers import REPO, still_clip, whole_file_clip, zoom_clip
 
-from curation.config_signals import EventsConfig
+from curation.core.worker import Worker
 from curation.signals.base import Keypoint
 from curation.signals.events import EventRules, Frame, detect_events, open_palm
 from curation.signals.hands import HandShape
-from curation.worker import Worker
-from stages.events import EventsStage
+from stages.events import EventsConfig, EventsStage
 
 ASSETS = REPO / "tests" / "assets"
 LABELS = json.loads((ASSETS / "events.json").read_text())

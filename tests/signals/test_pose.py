@@ -7,8 +7,8 @@ import cv2
 import pytest
 from helpers import REPO
 
-from curation.config_signals import PoseConfig
 from curation.signals import SignalUnavailable, make_backend
+from curation.signals.config import PoseConfig
 from curation.signals.framing import pose_framing, pose_visible
 
 SKIER = REPO / "tests" / "assets" / "stills" / "coco_000000000785.jpg"

@@ -8,12 +8,12 @@ import pytest
 import torch
 from helpers import REPO, whole_file_clip
 
-from curation import schemas
-from curation.config_signals import LipSyncConfig, SignalsConfig
+from curation.core import schemas
+from curation.core.worker import Worker
 from curation.signals import SignalUnavailable, make_backend
+from curation.signals.config import LipSyncConfig
 from curation.signals.syncnet_model import SyncNet
-from curation.worker import Worker
-from stages.signals import SignalsStage
+from stages.signals import SignalsConfig, SignalsStage
 
 TALKING = REPO / "tests" / "assets" / "videos" / "derived_talking_obama_910x1136.mp4"
 

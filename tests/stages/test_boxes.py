@@ -6,11 +6,10 @@ import pyarrow as pa
 import pytest
 from helpers import whole_file_clip
 
-from curation import schemas
-from curation.config import BoxesConfig
+from curation.core import schemas
+from curation.core.worker import Worker
 from curation.detect import DetectorConfig
-from curation.worker import Worker
-from stages.boxes import BoxesStage
+from stages.boxes import BoxesConfig, BoxesStage
 
 
 def stage(**settings) -> BoxesStage:

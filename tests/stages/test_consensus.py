@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from curation.backends import BackendConfig, Generation
-from curation.config import ConsensusConfig
 from curation.consensus import ConsensusScorer, split_units
 from curation.embed import BUNDLED_MINILM, CaptionEmbedder
-from stages.consensus import ConsensusStage
+from stages.consensus import ConsensusConfig, ConsensusStage
 
 CANDIDATES = [
     "A woman with long black hair sits at a wooden desk in a bright office. She smiles and "
@@ -100,7 +99,9 @@ def test_consensus_verdicts_from_llm_answers():
 
 def test_extractive_method_needs_no_llm():
     stage = consensus_stage(method="extractive")
-    assert stage.calls() == [] and stage.call_groups() == [[]]  # one worker finishes
+    assert stage.calls() == [] and [g.calls for g in stage.model_groups()] == [
+        ()
+    ]  # one worker finishes
     (row,) = stage.finish([clip(0)], []).to_pylist()
     assert row["kept"] and row["consensus_model"] == "extractive"
     assert "umbrella" not in row["consensus"] and row["agreement"] >= 0.6

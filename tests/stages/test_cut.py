@@ -9,11 +9,10 @@ import pyarrow as pa
 import pytest
 from helpers import clip_rows, ffprobe_json, make_video
 
-from curation.config import CutConfig
 from curation.media.ffmpeg import FrameStream
 from curation.storage import Storage
 from stages import cut as cut_module
-from stages.cut import CutStage
+from stages.cut import CutConfig, CutStage
 
 
 def cutter(media, **settings) -> CutStage:

@@ -8,11 +8,10 @@ import pyarrow as pa
 from chat_server import ChatServer
 from helpers import whole_file_clip
 
-from curation import schemas
 from curation.backends import BackendConfig
-from curation.config_models import CaptionerConfig, DetailedCaptionConfig
-from curation.worker import Worker
-from stages.detailed_caption import DetailedCaptionStage
+from curation.core import schemas
+from curation.core.worker import Worker
+from stages.detailed_caption import CaptionerConfig, DetailedCaptionConfig, DetailedCaptionStage
 
 
 def captioner(name: str, **backend) -> CaptionerConfig:

@@ -6,11 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation import schemas
-from curation.config import EmbedConfig
+from curation.core import schemas
+from curation.core.worker import Worker
 from curation.storage import Storage
-from curation.worker import Worker
-from stages.embed import EMBEDDING, EmbedStage, read_embeddings
+from stages.embed import EMBEDDING, EmbedConfig, EmbedStage, read_embeddings
 
 CAPTIONS = [
     "A woman in a red apron is chopping vegetables in a bright kitchen.",

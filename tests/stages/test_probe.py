@@ -6,10 +6,9 @@ import pyarrow as pa
 import pytest
 from helpers import make_video
 
-from curation.config import ProbeConfig
-from curation.ids import source_id
+from curation.core.ids import source_id
 from curation.media.ffmpeg import parse_probe
-from stages.probe import ProbeStage
+from stages.probe import ProbeConfig, ProbeStage
 
 
 def probe(*paths):

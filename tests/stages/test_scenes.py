@@ -6,8 +6,7 @@ import pyarrow as pa
 import pytest
 from helpers import REPO, make_video, probed
 
-from curation.config import ScenesConfig
-from stages.scenes import ScenesStage, group_scenes, split_windows
+from stages.scenes import ScenesConfig, ScenesStage, group_scenes, split_windows
 
 GROUND_TRUTH = json.loads((REPO / "tests" / "assets" / "ground_truth.json").read_text())
 

@@ -9,10 +9,9 @@ import pyarrow as pa
 import pytest
 from helpers import REPO, whole_file_clip
 
-from curation import schemas
-from curation.config_signals import SignalsConfig
-from curation.worker import Worker
-from stages.signals import SignalsStage
+from curation.core import schemas
+from curation.core.worker import Worker
+from stages.signals import SignalsConfig, SignalsStage
 
 ASSETS = REPO / "tests" / "assets"
 TALKING = ASSETS / "videos" / "derived_talking_obama_910x1136.mp4"

@@ -8,12 +8,11 @@ import json
 import pyarrow as pa
 from chat_server import ChatServer
 
-from curation import schemas
 from curation.backends import BackendConfig
-from curation.config import StructureConfig
+from curation.core import schemas
+from curation.core.worker import Worker
 from curation.instructions.fields import FIELDS
-from curation.worker import Worker
-from stages.structure import StructureStage
+from stages.structure import StructureConfig, StructureStage
 
 CAPTION = "A woman with black hair smiles at the camera while sitting at a desk in an office."
 

@@ -7,9 +7,8 @@ import pytest
 from helpers import probed
 
 from bench.temporal_clips import CLIPS, build
-from curation.config import ScenesConfig, TemporalConfig
-from stages.scenes import ScenesStage
-from stages.temporal_filter import TemporalFilterStage
+from stages.scenes import ScenesConfig, ScenesStage
+from stages.temporal_filter import TemporalConfig, TemporalFilterStage
 
 
 @pytest.fixture(scope="module")

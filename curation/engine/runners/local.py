@@ -8,13 +8,13 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from curation.global_task import run_global
-from curation.pool import SerialPool
+from curation.core.pool import SerialPool
+from curation.core.units import Unit
+from curation.core.worker import Worker
+from curation.engine.global_task import run_global
+from curation.engine.shard_task import Step, next_units, run_unit
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.shard_task import Step, next_units, run_unit
-from curation.totals import Totals
-from curation.units import Unit
-from curation.worker import Worker
 
 T = TypeVar("T")
 

@@ -16,15 +16,15 @@ import logging
 from itertools import groupby
 from typing import Any
 
-from curation.config import PipelineConfig
+from curation.engine.config import PipelineConfig
+from curation.engine.runners import Runner
+from curation.engine.shard_task import Step
+from curation.engine.totals import StageTotals, Totals
 from curation.instructions.exports import JsonListWriter, audio_text_sample, sample
 from curation.instructions.generate import BRANCHES
-from curation.instructions.stage import InstructionsStage
 from curation.rundir import RunDir
-from curation.runners import Runner
-from curation.shard_task import Step
-from curation.totals import StageTotals, Totals
-from stages.structure import StructureStage
+from stages import registry
+from stages.instructions import InstructionsStage
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PAPER = {
     # Its human-labelled set holds 20K speaker-specific speech annotations (no share given).
     "speech": {"pairs": 20_000},
 }
-SOURCE_FOLDER = StructureStage.output_folder
+SOURCE_FOLDER = registry.folders()["structure"]
 
 
 class InstructionsError(RuntimeError):

@@ -13,18 +13,18 @@ from pathlib import Path
 import yaml
 
 from curation.backends.base import ModelUnavailable
-from curation.browse.cli import add_parsers as add_browse_parsers
-from curation.config import ConfigError, PipelineConfig, load_config, recorded_config
+from curation.cli.browse import add_parsers as add_browse_parsers
+from curation.core.worker import DeviceError
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
-from curation.funnel import format_funnel
-from curation.instructions.build import InstructionsError, build_instructions, format_stats
+from curation.engine.config import ConfigError, PipelineConfig, load_config, recorded_config
+from curation.engine.funnel import format_funnel
+from curation.engine.instructions import InstructionsError, build_instructions, format_stats
+from curation.engine.pipeline import Pipeline, RunMismatchError, make_runner, package_versions
+from curation.engine.sources import SourcesError
 from curation.instructions.generate import BRANCHES
 from curation.media.ffmpeg import MediaToolMissing, binary, tool_version
-from curation.pipeline import Pipeline, RunMismatchError, make_runner, package_versions
 from curation.rundir import RunDir, RunLockedError, write_table
-from curation.sources import SourcesError
 from curation.storage import StorageError
-from curation.worker import DeviceError
 
 DEFAULT_CONFIG = Path("configs/curate/local.yaml")
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def cmd_instructions(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from curation.export import export
+    from curation.engine.export import export
 
     config, run = _load_for_run(args)
     if config.notice:
@@ -130,8 +130,8 @@ def cmd_dedup_captions(args: argparse.Namespace) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.dedup import dedup_captions
-    from curation.dedup_scale import SearchParams
+    from curation.dedup.groups import dedup_captions
+    from curation.dedup.scale import SearchParams
 
     config = _load(args)
     cfg = config.dedup
@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_instructions)
 
-    from curation.export import FORMATS
+    from curation.engine.export import FORMATS
 
     p = sub.add_parser("export", help="a curated run as training data of another system")
     p.add_argument("--run", required=True, help="a curated run: data_manifests/<run>/")

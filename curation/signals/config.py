@@ -1,5 +1,5 @@
-"""Config section of the signals stage (stages/signals.py): speech, transcripts, lip sync,
-pose and framing. Loaded through curation/config.py like every other section.
+"""Settings of each signal's model (speech, transcripts, lip sync, pose): the signals library's
+own, composed into the signals and events stages' sections (stages/signals.py, stages/events.py).
 
 Each signal's model is a backend chosen by `kind` (curation/signals/): the defaults need no
 download (packages that carry real weights); production models are named by `model`.
@@ -10,8 +10,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from curation.config_base import Resources, Section
 
 
 class _Backend(BaseModel):
@@ -69,39 +67,3 @@ class PoseConfig(_Backend):
     score_threshold: float = Field(0.5, gt=0, lt=1, description="a person is detected above this")
     min_visibility: float = Field(0.5, gt=0, lt=1, description="a keypoint counts as visible")
     max_side: int = Field(640, ge=64, description="longer side of a sampled frame, pixels")
-
-
-class SignalsConfig(Section):
-    """Human signals of every clip (stages/signals.py)."""
-
-    vad: VadConfig = VadConfig()
-    asr: AsrConfig | None = AsrConfig()
-    lip_sync: LipSyncConfig | None = LipSyncConfig()
-    pose: PoseConfig | None = PoseConfig()
-    frames: int = Field(8, ge=1, description="frames sampled uniformly for pose and framing")
-    close_up_face: float = Field(
-        0.3, gt=0, le=1, description="framing: a face this share of the frame height is a close-up"
-    )
-    threads: int = Field(2, ge=1, description="clips decoded at once per worker")
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
-
-
-class EventsConfig(Section):
-    """Timed visual events (stages/events.py, curation/signals/events.py)."""
-
-    fps: float = Field(5.0, gt=0, le=30, description="frames per second read for the events")
-    max_side: int = Field(640, ge=64, description="longer side of those frames, pixels")
-    pose: PoseConfig = PoseConfig()
-    min_gesture_s: float = Field(0.6, gt=0, description="a hand held up or an arm out this long")
-    wave_swings: int = Field(2, ge=1, description="sideways reversals of a raised hand: a wave")
-    approach_growth: float = Field(1.4, gt=1, description="a face growing this much: approach")
-    leave_absent_s: float = Field(1.0, gt=0, description="a person gone this long has left")
-    rejoin_s: float = Field(
-        2.5, gt=0, description="back this soon without having walked off: the same person"
-    )
-    hands: bool = Field(
-        True, description="check a stop gesture's hand with MediaPipe Hands: an open palm, up"
-    )
-    batch_size: int = Field(8, ge=1)
-    resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)

@@ -1,4 +1,4 @@
-"""`python -m curation browse` and `python -m curation report` (curation/cli.py registers them).
+"""`python -m curation browse` and `python -m curation report` (curation/cli/__init__.py registers them).
 
 Both read a run read-only, so they may run beside a curate that is still writing it.
 """
@@ -15,6 +15,7 @@ from typing import Any
 from curation.browse.layout import BrowseError, open_layout, resolve_run
 from curation.browse.text import format_clip, format_table, json_safe
 from curation.storage import Storage, is_uri
+from stages import registry
 
 EXIT_USAGE = 2  # as curation.cli: a bad run name, query or clip id; nothing was done
 
@@ -38,7 +39,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
 def _run_path(args: argparse.Namespace) -> Storage:
     root = args.root
     if root is None and args.config is not None:
-        from curation.config import load_config
+        from curation.engine.config import load_config
 
         root = load_config(args.config).run.root
     return resolve_run(args.run, root or "data_manifests")
@@ -93,7 +94,7 @@ def _browse(args: argparse.Namespace) -> None:
     from curation.browse.db import RunDB
     from curation.browse.summary import format_summary, funnel
 
-    db = RunDB(open_layout(_run_path(args)))
+    db = RunDB(open_layout(_run_path(args), registry.default_folders()))
     if args.clip:
         record = db.clip(args.clip)
         _emit(record, format_clip(record), args.json)
@@ -139,7 +140,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         path = _run_path(args)
         result = build_report(path, max_clips=args.max_clips, page_size=args.page_size,
-                              frames=args.frames, progress=not args.no_progress)  # fmt: skip
+                              frames=args.frames, progress=not args.no_progress,
+                              default_stages=registry.default_folders())  # fmt: skip
     except BrowseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -23,31 +23,19 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.config import ConfigError, PipelineConfig, config_diff
+from curation.core.units import Unit
+from curation.engine.config import ConfigError, PipelineConfig, config_diff
+from curation.engine.runners import Runner
+from curation.engine.runners.local import LocalRunner
+from curation.engine.runners.ray_data import RayRunner
+from curation.engine.shard_task import plan_steps
+from curation.engine.sources import list_sources
+from curation.engine.totals import StageTotals, Totals
 from curation.instructions.generate import BRANCHES
 from curation.media.ffmpeg import tool_version
 from curation.rundir import RunDir
-from curation.runners import Runner
-from curation.runners.local import LocalRunner
-from curation.runners.ray_data import RayRunner
-from curation.shard_task import plan_steps
-from curation.sources import list_sources
-from curation.totals import StageTotals, Totals
-from curation.units import Unit
+from stages import registry
 from stages.base import Stage
-from stages.boxes import BoxesStage
-from stages.brief_caption import BriefCaptionStage
-from stages.consensus import ConsensusStage
-from stages.cut import CutStage
-from stages.dedup import DedupStage
-from stages.detailed_caption import DetailedCaptionStage
-from stages.embed import EmbedStage
-from stages.events import EventsStage
-from stages.probe import ProbeStage
-from stages.scenes import ScenesStage
-from stages.signals import SignalsStage
-from stages.structure import StructureStage
-from stages.temporal_filter import TemporalFilterStage
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +48,7 @@ class RunMismatchError(RuntimeError):
 
 def build_stages(config: PipelineConfig, run: RunDir) -> list[Stage]:
     """The configured stages, in config order, each holding its config section."""
-    builders = {
-        "probe": lambda: ProbeStage(cfg=config.probe),
-        "scenes": lambda: ScenesStage(cfg=config.scenes),
-        "temporal": lambda: TemporalFilterStage(cfg=config.temporal),
-        "cut": lambda: CutStage(cfg=config.cut, media=run.storage.child("media")),
-        "brief_caption": lambda: BriefCaptionStage(cfg=config.brief_caption),
-        "embed": lambda: EmbedStage(cfg=config.embed),
-        "dedup": lambda: DedupStage(cfg=config.dedup),
-        "boxes": lambda: BoxesStage(cfg=config.boxes),
-        "signals": lambda: SignalsStage(cfg=config.signals),
-        "events": lambda: EventsStage(cfg=config.events),
-        "detailed_caption": lambda: DetailedCaptionStage(cfg=config.detailed_caption),
-        "consensus": lambda: ConsensusStage(cfg=config.consensus),
-        "structure": lambda: StructureStage(cfg=config.structure),
-    }
-    stages = [builders[name]() for name in config.stages]
+    stages = [registry.stage_class(n).build(config.section(n), run) for n in config.stages]
     # Fail before any work if a stage needs columns its predecessor does not write.
     for prev, stage in itertools.pairwise(stages):
         stage.bind(prev.schema)
@@ -182,7 +155,11 @@ class Pipeline:
                 log.info("removed %d half-written file(s) from an interrupted run", removed)
             state = self._open_state()
             shards = self._prepare_inputs(sources, state)
-            state.setdefault("stages", {})
+            # Every configured stage and its folder from the start: browse and the report read
+            # the run's layout from here while it is still curating.
+            recorded = state.setdefault("stages", {})
+            for s in self.stages:
+                recorded.setdefault(s.name, StageTotals().summary(s.output_folder, "pending"))
             self.run.write_run_json(state)
             totals = Totals()
             started = time.perf_counter()

@@ -1,11 +1,12 @@
 """Config of `make export` (curation/export/): which clips can train which condition of
-OmniHuman-1, and how its three training stages mix them. Loaded through curation/config.py."""
+OmniHuman-1, and how its three training stages mix them. The `export:` section of a run's config
+(curation/engine/config.py)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from curation.config_base import Section
+from curation.core.config import Section
 
 
 class OmniHumanConfig(Section):

@@ -4,14 +4,14 @@ The coordinating task (in the driver's process for the local runner, one Ray tas
 Ray runner) never holds the shards. The stage plans its work as lists of independent tasks
 over blocks of shards (`GlobalJob.blocks`: whole shards, about `block_rows` rows each) and
 hands them to a `Pool`, which runs them one after another in-process or as Ray tasks
-(curation/runners/ray_pool.py). What comes back is one small decision per shard (for dedup:
+(curation/engine/runners/ray_pool.py). What comes back is one small decision per shard (for dedup:
 which rows repeat which clip); the shards' outputs are then written by one task per block,
 each reading its shards' rows again and appending the stage's columns and verdicts.
 
 A global stage is a deterministic function of its whole input, so when a killed run left
 some output shards behind, recomputing and writing only the missing ones is consistent. When
 a shard it read changed (a retried caption), the stage's folder holds a stale marker
-(curation/shard_task.invalidate): then every shard's decision is recomputed, but a shard is
+(curation/engine/shard_task.invalidate): then every shard's decision is recomputed, but a shard is
 rewritten, and what later stages made from it removed, only where its verdicts changed. The
 marker goes once every shard is reconciled; a kill before that leaves it for the next run.
 """
@@ -24,11 +24,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.pool import Pool
+from curation.core.pool import Pool
+from curation.core.units import Unit
+from curation.core.worker import Worker
+from curation.engine.shard_task import STALE, Step, Work, complete, invalidate, kept_rows
 from curation.rundir import RunDir
-from curation.shard_task import STALE, Step, Work, complete, invalidate, kept_rows
-from curation.units import Unit
-from curation.worker import Worker
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ output to the run's storage and passes the key on, so stage 2 works on shard 0 w
 is on shard 1. After the scene split each source shard's key becomes the keys of its pieces,
 each its own block again, so the clips of a long source spread over the workers. Cheap stages
 run as Ray tasks; stages with models run in actor pools that load them once per actor; a
-model stage's prompts are made by CPU tasks before its model workers (curation/runners/
+model stage's prompts are made by CPU tasks before its model workers (curation/engine/runners/
 placement.py says what each reserves). What comes back to the driver is each shard's
 statistics, summed as they arrive. A worker that dies is handled by Ray itself: tasks are
 retried and actors restarted with their shard sent again; Ray shows its progress bars.
 
 Global stages (dedup) need every shard: between two streaming segments, one Ray task
-coordinates them and hands their work out as Ray tasks (curation/runners/ray_pool.py). The
+coordinates them and hands their work out as Ray tasks (curation/engine/runners/ray_pool.py). The
 run's storage must be reachable from every node: a shared folder, or an object store
 (curation/storage.py).
 """
@@ -25,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from curation.core.units import Unit
+from curation.engine.runners.placement import Op, check_fit, ops_of, segments
+from curation.engine.runners.ray_ops import actor_class, global_task, task_fn
+from curation.engine.shard_task import Step
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.runners.placement import Op, check_fit, ops_of, segments
-from curation.runners.ray_ops import actor_class, global_task, task_fn
-from curation.shard_task import Step
-from curation.totals import Totals
-from curation.units import Unit
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curation.instructions.fields import STRUCT as FIELDS_STRUCT
+from curation.core.fields import STRUCT as FIELDS_STRUCT
 
 VERDICT = [
     pa.field("kept", pa.bool_(), nullable=False),
@@ -75,7 +75,9 @@ SCENES = pa.schema(
         pa.field("duration_s", pa.float64()),
         pa.field("keyframes", pa.int32()),
         pa.field("keyframe_rate", pa.float64()),  # keyframes per second
-        pa.field("flash_rate", pa.float64()),  # brightness jumps per second (stages/keyframes.py)
+        pa.field(
+            "flash_rate", pa.float64()
+        ),  # brightness jumps per second (curation/media/keyframes.py)
         # frames that changed whole after global alignment, and cuts inside a montage, per second
         pa.field("jump_rate", pa.float64()),
         # minus the mean correlation of consecutive frame differences: 0 for motion, 0.5 for noise

@@ -1,8 +1,8 @@
 """Independent tasks, run one after another here or as Ray tasks on a cluster.
 
-A global stage (curation/global_task.py) hands its work to a `Pool` as lists of tasks: a
+A global stage (curation/engine/global_task.py) hands its work to a `Pool` as lists of tasks: a
 module-level function and one picklable item a task. `SerialPool` runs them in this process
-(the local runner); `curation.runners.ray_pool.RayPool` as Ray tasks (the Ray runner).
+(the local runner); `curation.engine.runners.ray_pool.RayPool` as Ray tasks (the Ray runner).
 """
 
 from __future__ import annotations

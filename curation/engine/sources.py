@@ -17,9 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curation.config import SourcesConfig
-from curation.ids import source_id
-from curation.schemas import INPUTS
+from curation.core.ids import source_id
+from curation.core.schemas import INPUTS
+from curation.engine.config import SourcesConfig
 from curation.storage import Storage, StorageError, is_object_store
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
-"""The callables Ray Data runs for each operator (curation/runners/placement.py).
+"""The callables Ray Data runs for each operator (curation/engine/runners/placement.py).
 
 Rows of the stream are shards, not clips: `unit` (the shard's key), `stats` (JSON: the
 statistics of every step this shard has passed in the segment) and, between the parts of a
-model stage, `flight` (the pickled prompts and answers so far, curation/shard_task.InFlight).
+split stage, `flight` (the pickled prompts and answers so far, curation/engine/shard_task.InFlight).
 Workers read their shard's rows from the run's storage and write their output there; only
 keys and statistics travel on. A row with an empty key carries statistics only: the shard
 it came from has nothing left for later stages (a source whose scenes were all rejected).
@@ -18,11 +18,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.global_task import run_global
-from curation.rundir import RunDir
-from curation.runners.placement import Op
-from curation.runners.ray_pool import RayPool
-from curation.shard_task import (
+from curation.core.units import Unit
+from curation.core.worker import Worker
+from curation.engine.global_task import run_global
+from curation.engine.runners.placement import Op
+from curation.engine.runners.ray_pool import RayPool
+from curation.engine.shard_task import (
     InFlight,
     answer_unit,
     finish_unit,
@@ -30,9 +31,7 @@ from curation.shard_task import (
     prepare_unit,
     run_unit,
 )
-from curation.units import Unit
-from curation.worker import Worker
-from stages.model_stage import ModelStage
+from curation.rundir import RunDir
 
 Row = tuple[str, list[dict[str, Any]], bytes]  # unit key, statistics so far, flight
 
@@ -45,7 +44,7 @@ def _rows(batch: pa.Table) -> list[Row]:
 
 
 def _emit(rows: list[Row], with_flight: bool) -> Iterator[dict[str, list[Any]]]:
-    """One output batch per shard: with a tiny target block size (curation/runners/
+    """One output batch per shard: with a tiny target block size (curation/engine/runners/
     ray_data.py) each becomes its own block, so the next operator spreads them over workers."""
     for key, stats, flight in rows:
         out: dict[str, list[Any]] = {"unit": [key], "stats": [json.dumps(stats)]}
@@ -95,9 +94,6 @@ class StageActor:
     def __init__(self, op: Op, run: RunDir):
         self.op, self.run = op, run
         self.worker = Worker.from_ray()
-        stage = op.step.stage
-        if isinstance(stage, ModelStage):
-            stage.setup(self.worker, calls=[])  # models load when first asked
 
     def __call__(self, batch: pa.Table) -> Iterator[dict[str, list[Any]]]:
         if self.op.part == "run":
@@ -110,7 +106,7 @@ class StageActor:
                 continue
             flight: InFlight = pickle.loads(blob)
             for index in self.op.calls:
-                flight = answer_unit(self.op.step, flight, index)
+                flight = answer_unit(self.op.step, flight, index, self.worker)
             if self.op.last:
                 stats = finish_unit(self.run, self.op.step, flight, self.worker)
                 out.append((key, [*carried, stats], b""))

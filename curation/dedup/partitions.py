@@ -1,4 +1,4 @@
-"""The partitions of the pair search (curation/dedup_scale.py): K-means centroids, and where
+"""The partitions of the pair search (curation/dedup/scale.py): K-means centroids, and where
 each vector goes.
 
 A vector's *places* are its home (the nearest centroid) and the partitions almost as near
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import faiss
 import numpy as np
 
-from curation.dedup_kernels import Products
+from curation.dedup.kernels import Products
 
 # Above this many partitions K-means trains in two levels.
 FLAT = 1024

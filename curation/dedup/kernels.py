@@ -1,4 +1,4 @@
-"""The matrix products of the pair search (curation/dedup_scale.py, dedup_partitions.py).
+"""The matrix products of the pair search (scale.py, partitions.py).
 
 Products only *find* candidate pairs: every pair kept has its similarity recomputed row by
 row (`exact_similarity`, the same on every machine), so a faster, rougher product loses

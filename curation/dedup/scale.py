@@ -3,10 +3,10 @@
 At Panda-70M scale neither the embeddings (15 GB at float32 for 10M clips) nor the pair
 search fit one process. The search is split the way SemDeDup and NeMo Curator's semantic
 dedup split it, in phases, each a list of independent tasks that a `Pool` runs (one after
-another in this process, or as Ray tasks on a cluster: curation/runners/ray_pool.py):
+another in this process, or as Ray tasks on a cluster: curation/engine/runners/ray_pool.py):
 
 1. **Plan.** Spherical K-means on a sample of the vectors (drawn by global row, at least 40
-   a centroid) gives `n / partition_size` partitions (curation/dedup_partitions.py); the
+   a centroid) gives `n / partition_size` partitions (curation/dedup/partitions.py); the
    centroids themselves are clustered into `ceil(n / coarse_size)` groups of neighbouring
    partitions, one pair-search task each.
 2. **Assign.** One task per block of the input (whole shards) reads its vectors and gives
@@ -38,10 +38,10 @@ from typing import Protocol
 
 import numpy as np
 
-from curation.dedup_kernels import Products, SearchDtype, exact_similarity
-from curation.dedup_partitions import Plan, train
-from curation.dedup_partitions import places as partition_places
-from curation.pool import Pool, SerialPool
+from curation.core.pool import Pool, SerialPool
+from curation.dedup.kernels import Products, SearchDtype, exact_similarity
+from curation.dedup.partitions import Plan, train
+from curation.dedup.partitions import places as partition_places
 from curation.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class SearchParams:
     train_sample: int
     seed: int = 0
     # Where the matrix products run: None, this machine's CPU; else a torch device ("cuda"
-    # when the tasks reserved a GPU); and in what precision (curation/dedup_kernels.py).
+    # when the tasks reserved a GPU); and in what precision (curation/dedup/kernels.py).
     # Every similarity kept is still recomputed on the CPU.
     torch_device: str | None = None
     search_dtype: SearchDtype = "auto"

@@ -17,17 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pyarrow as pa
+from pydantic import Field, model_validator
 
 from curation.backends import Generation, Prompt
-from curation.backends.base import check_model_available, prompt_hash
-from curation.config_models import InstructionsConfig
+from curation.backends.base import BackendConfig, check_model_available, prompt_hash
+from curation.core.config import Resources, Section
 from curation.embed import CaptionEmbedder, resolve_model
 from curation.instructions.exports import largest_face_track
 from curation.instructions.generate import eligible, facts, stable, template_pairs, unique
 from curation.instructions.llm_questions import ABOUT, grounded, llm_pairs, pairs_schema
 from curation.instructions.speech import speech_pairs, why_not
 from stages.base import with_extra
-from stages.model_stage import ModelCall, ModelStage, Outcome
+from stages.model_stage import MODEL, PREPARE, ModelCall, ModelStage, Outcome, check_template
 
 PAIRS = pa.schema(
     [
@@ -49,10 +50,56 @@ PAIRS = pa.schema(
 )
 
 
+class InstructionsConfig(Section):
+    """Per-branch instructions (`make instructions`): templates plus LLM-written questions,
+    a stage per branch run by the same runners as the pipeline (resumable, any backend)."""
+
+    # The boxes are evidence: fields that mention a face are not enough for face pairs when
+    # the detectors found none (clips without a boxes row are not checked).
+    face_min_share: float = Field(
+        0.25, ge=0, le=1, description="face pairs: share of sampled frames with a detected face"
+    )
+    body_min_share: float = Field(
+        0.25, ge=0, le=1, description="body pairs: share of sampled frames with a detected person"
+    )
+    # Speaker-specific speech pairs: one face, lip-synced, sound in step (instructions/speech.py).
+    speech_min_lip_sync: float = Field(
+        0.5, ge=0, le=1, description="speech pairs: lowest lip_sync of the one visible face"
+    )
+    speech_max_offset_s: float = Field(
+        0.2, ge=0, description="speech pairs: largest audio offset (lip_sync_offset_s)"
+    )
+    llm_questions: int = Field(
+        1, ge=0, le=8, description="open questions an LLM writes per clip and branch (0: none)"
+    )
+    backend: BackendConfig = BackendConfig(model="Qwen/Qwen2.5-7B-Instruct", max_tokens=384)
+    prompt: str = Field(
+        "Facts about a person in a video, {about}:\n{facts}\n\nWrite {n} different questions a "
+        "viewer could ask about this, each with its answer. Every answer must follow from the "
+        "facts alone: add nothing they do not say. Answer with JSON only.",
+        description="{about}: the branch, {facts}: its non-empty fields, {n}: llm_questions",
+    )
+    max_field_chars: int = Field(300, ge=10, description="longest question or answer")
+    attempts: int = Field(3, ge=1)
+    grounding: float = Field(
+        0.3, ge=0, le=1, description="LLM answers less similar to the fields are dropped"
+    )
+    embedder: str = Field("bundled:all-MiniLM-L6-v2", description="scores the grounding")
+    device: str | None = None
+    prepare: Resources = PREPARE
+    resources: Resources = MODEL
+
+    @model_validator(mode="after")
+    def _prompt(self) -> InstructionsConfig:
+        check_template(self.prompt, about="", facts="", n="")
+        return self
+
+
 @dataclass(kw_only=True)
 class InstructionsStage(ModelStage):
     name: ClassVar[str] = "instructions"
     output_folder: ClassVar[str] = "instructions"
+    curate: ClassVar[bool] = False  # `make instructions` runs it, one stage per branch
     schema: ClassVar[pa.Schema] = PAIRS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "fields")
     also_reads: ClassVar[tuple[str, ...]] = (

@@ -2,8 +2,8 @@
 stages can stream together.
 
 Every step becomes one or more operators (`Op`): a plain stage one (tasks, or an actor pool
-for a stage with models); a model stage a CPU operator that makes its prompts and one actor
-pool per group of its models (stages/model_stage.py); a global stage one Ray task. GPUs are
+for a stage with models); a stage split into parts a CPU operator that makes its prompts and
+one actor pool per group of its models (`Stage.model_groups`); a global stage one Ray task. GPUs are
 resolved here: `resources.gpus: auto` becomes what the operator's models need where the
 cluster has GPUs (a vLLM engine its tensor_parallel_size in any case) and 0 where it has none.
 
@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from curation.config_base import ConfigError, Resources, TaskResources
-from curation.shard_task import Step
-from curation.worker import GpuNeed
-from stages.model_stage import ModelStage
+from curation.core.config import ConfigError, Resources, TaskResources
+from curation.core.worker import GpuNeed
+from curation.engine.shard_task import Step
 
 EPS = 1e-9
 
@@ -67,29 +66,23 @@ def ops_of(step: Step, cluster_gpus: float) -> list[Op]:
         return Op(step, label, part, actor, r.cpus, gpus, r.memory_gb, r.concurrency, **kw)
 
     if stage.is_global:  # the coordinating task, then each task it hands out
-        tasks: TaskResources = stage.cfg.tasks  # type: ignore[attr-defined]
+        tasks = stage.task_resources
         return [
             op(name, "global", False, res, resolve_gpus(res, GpuNeed(), cluster_gpus, name)),
             op(f"{name}.tasks", "tasks", False, tasks,
                resolve_gpus(tasks, stage.gpu_need(), cluster_gpus, f"{name}.tasks")),
         ]  # fmt: skip
-    if not isinstance(stage, ModelStage):
+    groups = stage.model_groups()
+    if not groups:
         gpus = resolve_gpus(res, stage.gpu_need(), cluster_gpus, name)
         return [op(name, "run", stage.uses_actor, res, gpus)]
-    prepare: Resources = stage.cfg.prepare  # type: ignore[attr-defined]
+    prepare = stage.prepare_resources
     ops = [op(f"{name}.prepare", "prepare", False, prepare,
               resolve_gpus(prepare, GpuNeed(), cluster_gpus, f"{name}.prepare"))]  # fmt: skip
-    groups = stage.call_groups()
-    calls = stage.calls()
     for k, group in enumerate(groups):
-        last = k == len(groups) - 1  # its workers also finish the shard (embedders)
-        needs = [stage.call_gpu_need(i) for i in group] + (
-            [stage.finish_gpu_need()] if last else []
-        )
-        need = GpuNeed.most(needs)
-        label = name if len(groups) == 1 else f"{name}.{'+'.join(calls[i].name for i in group)}"
-        ops.append(op(label, "answer", True, res, resolve_gpus(res, need, cluster_gpus, name),
-                      calls=tuple(group), last=last))  # fmt: skip
+        label = f"{name}.{group.label}" if group.label else name
+        ops.append(op(label, "answer", True, res, resolve_gpus(res, group.gpu_need, cluster_gpus, name),
+                      calls=group.calls, last=k == len(groups) - 1))  # fmt: skip
     return ops
 
 

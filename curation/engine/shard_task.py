@@ -1,4 +1,4 @@
-"""The work both runners execute: one stage on one shard (curation/units.py).
+"""The work both runners execute: one stage on one shard (curation/core/units.py).
 
 A stage's shard is made from the kept rows of the previous folder's shard with the same key,
 or, right after the scene split, from a fixed slice of them. A finished shard (its file
@@ -8,8 +8,9 @@ kill at any moment leaves either the old shard (and the retry to do) or the new 
 output and its statistics are written in one atomic file, by the worker that made it; the
 statistics, not the rows, are what goes back to the driver.
 
-A model stage is split into parts (stages/model_stage.py): `prepare_unit` (prompts), then
-`answer_unit` once per model, then `finish_unit`; `run_unit` does them in turn.
+A stage whose work is split into parts (its `model_groups()`, the model stages) runs as
+`prepare_unit` (prompts), then `answer_unit` once per model, then `finish_unit`; `run_unit`
+does all of a stage's work in one worker.
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.core.units import Unit
+from curation.core.worker import Worker
 from curation.rundir import RunDir
-from curation.units import Unit
-from curation.worker import Worker
 from stages.base import Stage, pop_extra
-from stages.model_stage import ModelStage, Outcome, Prepared
 
 
 @dataclass(frozen=True)
@@ -215,21 +215,20 @@ def run_unit(run: RunDir, step: Step, unit: Unit, worker: Worker) -> dict[str, A
     return complete(run, step, work, out, time.perf_counter() - started, worker)
 
 
-# --- a model stage in parts --------------------------------------------------------------------
+# --- a stage in parts ---------------------------------------------------------------------------
 @dataclass
 class InFlight:
-    """A shard between the parts of a model stage (what travels from worker to worker)."""
+    """A shard between the parts of a split stage (what travels from worker to worker)."""
 
     work: Work
-    clips: list[dict[str, Any]] = field(default_factory=list)
-    prompts: list[list[Prepared] | None] = field(default_factory=list)
-    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)  # by call index
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    prepared: list[Any] = field(default_factory=list)  # by model index; None once answered
+    answers: dict[int, Any] = field(default_factory=dict)  # by model index
     seconds: float = 0.0
 
 
 def prepare_unit(run: RunDir, step: Step, unit: Unit) -> InFlight:
     stage = step.stage
-    assert isinstance(stage, ModelStage)
     work = plan_work(run, step, unit)
     if work.rows is None:
         return InFlight(work)
@@ -237,33 +236,31 @@ def prepare_unit(run: RunDir, step: Step, unit: Unit) -> InFlight:
     missing = [c for c in stage.reads if c not in work.rows.column_names]
     if missing:
         raise ValueError(f"stage {stage.name}: input lacks columns {missing}")
-    clips = work.rows.to_pylist()
-    prompts: list[list[Prepared] | None] = list(stage.prepare(clips))
-    return InFlight(work, clips, prompts, {}, time.perf_counter() - started)
+    rows = work.rows.to_pylist()
+    prepared = list(stage.prepare(rows))
+    return InFlight(work, rows, prepared, {}, time.perf_counter() - started)
 
 
-def answer_unit(step: Step, flight: InFlight, index: int) -> InFlight:
+def answer_unit(step: Step, flight: InFlight, index: int, worker: Worker) -> InFlight:
     """Model `index` of the stage answers the shard's prompts (its worker holds that model)."""
-    stage = step.stage
-    assert isinstance(stage, ModelStage)
     if flight.work.rows is None:
         return flight
+    step.stage.setup(worker)
     started = time.perf_counter()
-    prompts = flight.prompts[index]
-    assert prompts is not None
-    flight.outcomes[index] = stage.answer(index, prompts)
-    flight.prompts[index] = None  # frames are not needed any more: travel light
+    prepared = flight.prepared[index]
+    assert prepared is not None
+    flight.answers[index] = step.stage.answer(index, prepared)
+    flight.prepared[index] = None  # frames are not needed any more: travel light
     flight.seconds += time.perf_counter() - started
     return flight
 
 
 def finish_unit(run: RunDir, step: Step, flight: InFlight, worker: Worker) -> dict[str, Any]:
-    stage = step.stage
-    assert isinstance(stage, ModelStage)
     if flight.work.rows is None:
         assert flight.work.stats is not None
         return flight.work.stats
     started = time.perf_counter()
-    out = stage.finish(flight.clips, [flight.outcomes[i] for i in range(len(flight.outcomes))])
+    answers = [flight.answers[i] for i in range(len(flight.answers))]
+    out = step.stage.finish(flight.rows, answers)
     seconds = flight.seconds + time.perf_counter() - started
     return complete(run, step, flight.work, out, seconds, worker)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from curation.core.units import Unit
+from curation.engine.shard_task import Step
+from curation.engine.totals import Totals
 from curation.rundir import RunDir
-from curation.shard_task import Step
-from curation.totals import Totals
-from curation.units import Unit
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 Two phases:
 
 1. **Pairs.** Every pair of clips whose unit-normalised embeddings have cosine similarity at
-   least `threshold` (curation/dedup_scale.py). Small sets are searched exactly (blocked
+   least `threshold` (curation/dedup/scale.py). Small sets are searched exactly (blocked
    matrix products, all against all). Large sets are partitioned first,
    SemDeDup-style: spherical K-means (trained on a sample, two levels for large sets) gives
    each vector a home partition, and the search runs inside each partition only, so the cost
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curation.config import DedupConfig
-from curation.dedup_scale import SearchParams, exact_pairs, in_memory  # noqa: F401  (public here)
+from curation.dedup.config import DedupConfig
+from curation.dedup.scale import SearchParams, exact_pairs, in_memory  # noqa: F401  (public here)
 from curation.embed import CaptionEmbedder
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""A global stage's tasks as Ray tasks (the Pool of curation/dedup_scale.py on a cluster).
+"""A global stage's tasks as Ray tasks (the Pool of curation/dedup/scale.py on a cluster).
 
 The coordinating task submits every task of a phase at once; Ray places them on whichever
 nodes have the declared resources free, retries a task whose worker died (`max_retries`:
