@@ -112,3 +112,17 @@ def test_schemas_follow_the_configured_order(tmp_path):
     captions, boxes = stages[-2].schema.names, stages[-1].schema.names
     assert "boxes" not in captions and "brief_caption" in boxes and "frames_with_face" in boxes
     assert boxes[-3:] == ["kept", "reject_reason", "reject_detail"]
+
+
+def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
+    """run.json of a run made when every section was declared in one module (the offline
+    profile with two overrides): the same keys, values and fingerprint, so it resumes."""
+    import json
+
+    from curation.engine.config import recorded_config
+
+    state = json.loads((Path(__file__).parent / "recorded_config.json").read_text())
+    config = recorded_config(state)
+    assert config.model_dump(mode="json") == state["config"]
+    assert config.fingerprint() == state["config_fingerprint"]
+    assert config.scenes.min_duration_s == 1.5 and config.boxes.frames == 5
