@@ -11,6 +11,9 @@ SOURCES_ARG = $(if $(filter command line environment,$(origin SOURCES)),--source
 RUN ?= sample
 UNTIL ?=
 SET ?=
+# VERBOSE=1: debug logging, and native libraries' own logs on the console (not in <run>/logs/).
+VERBOSE ?=
+CLI = $(PY) -m curation $(if $(VERBOSE),--verbose)
 
 CURATE_ARGS = $(CONFIG_ARG) $(SOURCES_ARG) --run $(RUN) \
 	$(if $(UNTIL),--until $(UNTIL)) $(foreach s,$(SET),--set $(s))
@@ -94,14 +97,14 @@ system-deps:
 	fi
 
 curate:
-	$(PY) -m curation curate $(CURATE_ARGS)
+	$(CLI) curate $(CURATE_ARGS)
 
 FORMAT ?= humanomni
 export:
-	$(PY) -m curation export --run $(RUN) --format $(FORMAT) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
+	$(CLI) export --run $(RUN) --format $(FORMAT) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
 
 instructions:
-	$(PY) -m curation instructions --run $(RUN) --branch $(BRANCH) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
+	$(CLI) instructions --run $(RUN) --branch $(BRANCH) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
 
 # Tiny random-weight test models for the offline profile and the tiny training configs
 # (both build them on demand anyway).

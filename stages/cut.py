@@ -27,7 +27,7 @@ import ffmpeg
 import pyarrow as pa
 from pydantic import Field
 
-from curation.core import schemas
+from curation.core import faults, schemas
 from curation.core.config import Resources, Section
 from curation.media.ffmpeg import binary, media_input, stderr_summary
 from curation.rundir import RunDir
@@ -261,6 +261,7 @@ class CutStage(Stage):
                     check=False,
                 )
             if result.returncode != 0:
+                faults.check(result.stderr, clips[0]["path"])  # a full disk, a lost mount
                 failure = f"ffmpeg exited with {result.returncode}: {stderr_summary(result.stderr)}"
         except subprocess.TimeoutExpired:
             failure = f"ffmpeg timed out after {self.cfg.timeout_s:.0f} s"

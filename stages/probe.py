@@ -7,13 +7,14 @@ ffprobe, which reads local files and http(s) URLs only). Displayed size applies 
 
 from __future__ import annotations
 
+import errno
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 from pydantic import Field
 
-from curation.core import schemas
+from curation.core import faults, schemas
 from curation.core.config import Resources, Section
 from curation.media.ffmpeg import ProbeError, parse_probe, run_ffprobe
 from curation.storage import STREAMABLE, Storage, local_copy
@@ -52,6 +53,8 @@ class ProbeStage(Stage):
             store, name = (Storage.open(path.rsplit("/", 1)[0]), path.rsplit("/", 1)[1])
             kind = store.kind(name)
             if kind == "missing":
+                if store.is_local and store.kind() == "missing":  # its whole folder is gone
+                    faults.check(OSError(errno.ENOENT, "no such folder", store.uri()), path)
                 return {**out, **rejected("missing_file", f"no such file: {path}")}
             if kind != "file":
                 return {**out, **rejected("not_a_file", f"not a regular file: {path}")}

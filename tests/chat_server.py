@@ -2,7 +2,8 @@
 
 It answers with the tiny random-weight Qwen2-VL through the project's transformers backend,
 decoding the base64 JPEG frames it receives. `mode` switches behaviour while it runs:
-"ok", "error" (HTTP 500 on every request) or "hang" (answers only after `hang_s`);
+"ok", "error" (HTTP 500 on every request), "unavailable" (HTTP 503: the server is down
+behind its gateway) or "hang" (answers only after `hang_s`);
 `schedule` gives the mode of single requests by their number (0-based), `delay_s` slows
 every answer, and `times` records when each request arrived.
 """
@@ -49,6 +50,8 @@ class ChatServer:
                 time.sleep(server.delay_s)
                 if mode == "error":
                     return self._send(500, {"error": "model crashed"})
+                if mode == "unavailable":
+                    return self._send(503, {"error": "service unavailable"})
                 if mode == "hang":
                     time.sleep(server.hang_s)
                     return self._send(503, {"error": "too late"})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO / "tests" / "assets" / "videos"
@@ -149,3 +152,22 @@ def zoom_clip(path: Path, zoom_in: bool = True) -> Path:
                     "-frames:v", "125", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
                    check=True)  # fmt: skip
     return path
+
+
+@contextlib.contextmanager
+def full_disk(folder: Path):
+    """A tmpfs mounted over `folder`, filled to the last byte, then taken away: a real full
+    disk for one folder of a run (needs root: skips the test otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): needs root")
+    try:
+        with contextlib.suppress(OSError), open(folder / "filler", "wb") as fh:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

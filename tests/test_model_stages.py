@@ -65,6 +65,13 @@ def test_offline_profile_runs_every_stage_then_instructions(
         "--set", f"run.root={tmp_path}",
     )  # fmt: skip
     assert "NOT real" in result.stderr
+    # A quiet console: MediaPipe's native lines go to the run's log, the funnel to stdout.
+    native = (tmp_path / "off" / "logs" / "curate.log").read_text()
+    assert "inference_feedback_manager" in native and "feedback" not in result.stderr
+    lines = [ln for ln in result.stderr.replace("\r", "\n").splitlines()
+             if ln.strip() and "|" not in ln]  # progress bars aside  # fmt: skip
+    assert len(lines) <= 24, "\n".join(lines)
+    assert "structure" in result.stdout and "native libraries' log:" in result.stdout
     boxes = {r["clip_id"]: r for r in rows(tmp_path / "off", "boxes")}
     no_human = {k for k, r in boxes.items() if r["reject_reason"] == "no_human"}
     assert no_human and len(no_human) < len(boxes)  # the nature footage, not the signers

@@ -6,7 +6,10 @@ requests are in flight per worker, so a stage's load on the server is at most it
 (`resources.concurrency`) times that. Each request has a timeout; connection errors,
 timeouts, 429 and 5xx answers are retried with exponential backoff, other 4xx answers are
 not. A request that still fails becomes a Generation with `error` set: the stage records it
-(and may ask again: see stages/model_stage.py).
+(and may ask again: see stages/model_stage.py). But a server that cannot be reached, or that
+still says it is overloaded or unavailable (429, 502, 503, 504) after every retry, is down, not
+judging the clip: that is a fault of the machine (curation/core/faults.py), which fails the
+shard, and a resume asks again.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from typing import Any
 import httpx
 
 from curation.backends.base import BackendConfig, Generation, Prompt, sampling_for
+from curation.core.faults import MachineFault
 from curation.core.worker import GpuNeed
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+# Answers that say the server (or the gateway before it) is down or overloaded.
+OUTAGE_STATUS = {429, 502, 503, 504}
 
 
 def jpeg_data_url(jpeg: bytes) -> str:
@@ -100,20 +106,21 @@ class OpenAIBackend:
         assert self._client is not None
         cfg = self.config
         body = request_body(cfg, prompt)
-        error = "no attempt"
+        error, outage = "no attempt", False
         for attempt in range(cfg.retries + 1):
             if attempt:
                 time.sleep(cfg.backoff_s * 2 ** (attempt - 1))
             try:
                 response = self._client.post("/chat/completions", json=body)
             except httpx.TimeoutException:
-                error = f"timed out after {cfg.timeout_s:.0f} s"
+                error, outage = f"timed out after {cfg.timeout_s:.0f} s", False
                 continue
             except httpx.TransportError as exc:
-                error = f"connection failed: {exc}"
+                error, outage = f"connection failed: {exc}", True
                 continue
             if response.status_code in RETRYABLE_STATUS:
                 error = f"HTTP {response.status_code}: {response.text[:200]}"
+                outage = response.status_code in OUTAGE_STATUS
                 continue
             if response.status_code != 200:
                 return Generation(error=f"HTTP {response.status_code}: {response.text[:200]}")
@@ -128,5 +135,11 @@ class OpenAIBackend:
                 text=text,
                 prompt_tokens=usage.get("prompt_tokens"),
                 completion_tokens=usage.get("completion_tokens"),
+            )
+        if outage:
+            raise MachineFault(
+                f"the model server at {cfg.base_url} is unavailable",
+                "start it (or check base_url), then run the same command to resume",
+                f"{error} (after {cfg.retries + 1} attempts)",
             )
         return Generation(error=f"{error} (after {cfg.retries + 1} attempts)")

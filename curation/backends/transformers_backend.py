@@ -20,6 +20,7 @@ from curation.backends.base import (
     check_model_available,
     sampling_for,
 )
+from curation.core import faults
 from curation.core.worker import GpuNeed, release_torch_memory
 from curation.media.frames import decode_jpeg
 
@@ -133,4 +134,5 @@ class TransformersBackend:
                 completion_tokens=len(new),
             )
         except Exception as exc:  # one bad prompt must not sink the batch; recorded as a failure
+            faults.check(exc)  # unless the machine failed: out of (GPU) memory, a lost disk
             return Generation(error=f"{type(exc).__name__}: {exc}")

@@ -28,6 +28,7 @@ from curation.backends.base import (
     sampling_for,
 )
 from curation.backends.openai_backend import chat_messages
+from curation.core import faults
 from curation.core.worker import GpuNeed, release_torch_memory
 
 log = logging.getLogger(__name__)
@@ -134,12 +135,14 @@ class VLLMBackend:
         try:
             return self._chat(prompts)
         except Exception as exc:  # one bad prompt (too long, bad image) fails the whole call
+            faults.check(exc)  # unless the machine failed (out of memory, a lost disk)
             log.warning("vllm: a batch of %d failed (%s); asking one at a time", len(prompts), exc)
         answers = []
         for prompt in prompts:
             try:
                 answers += self._chat([prompt])
             except Exception as exc:  # recorded as this prompt's failure
+                faults.check(exc)
                 answers.append(Generation(error=f"vllm: {type(exc).__name__}: {exc}"[:300]))
         return answers
 

@@ -8,12 +8,15 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from curation.backends.base import ModelUnavailable
 from curation.cli.browse import add_parsers as add_browse_parsers
+from curation.cli.quiet import native_stderr_to, quiet_libraries
+from curation.core import faults
 from curation.core.worker import DeviceError
 from curation.embed import CaptionEmbedder, EmbedderUnavailable
 from curation.engine.config import ConfigError, PipelineConfig, load_config, recorded_config
@@ -30,6 +33,7 @@ DEFAULT_CONFIG = Path("configs/curate/local.yaml")
 log = logging.getLogger(__name__)
 
 EXIT_USAGE = 2  # bad config, sources or arguments: nothing was done
+EXIT_FAULT = 2  # the machine failed (disk, mount, server): the same command resumes
 EXIT_LOCKED = 3  # another run holds the run directory
 
 
@@ -85,6 +89,16 @@ def _load_for_run(args: argparse.Namespace) -> tuple[PipelineConfig, RunDir]:
     return config, run
 
 
+def _native_log(args: argparse.Namespace, run: RunDir) -> Path | None:
+    """Where native libraries' stderr goes (curation/cli/quiet.py): the run's logs/ folder, or
+    a temporary folder for a run in an object store; None with --verbose (the console)."""
+    if args.verbose:
+        return None
+    if run.storage.is_local:
+        return run.path / "logs" / f"{args.command}.log"
+    return Path(tempfile.gettempdir()) / "curation" / f"{run.name}-{args.command}.log"
+
+
 def cmd_curate(args: argparse.Namespace) -> int:
     config, run = _load_for_run(args)
     if config.notice:
@@ -95,8 +109,12 @@ def cmd_curate(args: argparse.Namespace) -> int:
     if sources is None and "inputs" not in (run.read_run_json() or {}):
         sources = args.default_sources  # a new run: the default list (make curate's sample)
     pipeline = Pipeline(config, run)
-    state = pipeline.execute(sources, until=args.until)
+    pipeline.check(args.until)  # what fails before any work fails before the run's log exists
+    with native_stderr_to(_native_log(args, run)) as native_log:
+        state = pipeline.execute(sources, until=args.until)
     print(f"\nrun directory: {run.location}")
+    if native_log is not None:
+        print(f"native libraries' log: {native_log}  (--verbose shows it on the console)")
     print(format_funnel(state))
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)
@@ -110,7 +128,8 @@ def cmd_instructions(args: argparse.Namespace) -> int:
     if run.read_run_json() is None:
         raise ConfigError(f"no run at {run.location}: run `make curate RUN={args.run}` first")
     branches = list(BRANCHES) if args.branch == "all" else [args.branch]
-    result = build_instructions(config, run, branches, make_runner(config))
+    with native_stderr_to(_native_log(args, run)):
+        result = build_instructions(config, run, branches, make_runner(config))
     print(f"\nrun directory: {run.location}  (exports in {run.uri('exports')})")
     print(format_stats(result))
     return 0
@@ -204,7 +223,15 @@ def _check_detectors() -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m curation", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, and the native libraries' own logs on the console",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="a fault of the machine prints its traceback too"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("curate", help="run the curation pipeline into data_manifests/<run>/")
@@ -261,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_libraries()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -285,3 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunLockedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except Exception as exc:
+        # The machine failed (a full disk, a lost mount, a server down), here or in a worker:
+        # one line that says what to do, not a traceback; anything else is a bug.
+        fault = faults.find_fault(exc)
+        if fault is None or args.debug:
+            raise
+        print(f"error: {fault.line()}", file=sys.stderr)
+        return EXIT_FAULT

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from curation.core import faults
 from curation.core.pool import Pool
 from curation.core.units import Unit
 from curation.core.worker import Worker
@@ -81,6 +82,13 @@ def run_global(
     task_gpus: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The stage over all `units` (every shard of its input); every shard's statistics."""
+    with faults.in_shard(stage=step.stage.name):  # a fault of the machine fails the stage
+        return _run_global(run, step, units, pool, remote, task_gpus)
+
+
+def _run_global(
+    run: RunDir, step: Step, units: list[Unit], pool: Pool, remote: bool, task_gpus: float
+) -> list[dict[str, Any]]:
     stage = step.stage
     marker = f"{step.folder}/{STALE}"
     stale = run.storage.exists(marker)

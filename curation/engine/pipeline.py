@@ -28,7 +28,7 @@ from curation.engine.config import ConfigError, PipelineConfig, config_diff
 from curation.engine.runners import Runner
 from curation.engine.runners.local import LocalRunner
 from curation.engine.runners.ray_data import RayRunner
-from curation.engine.shard_task import plan_steps
+from curation.engine.shard_task import Step, plan_steps
 from curation.engine.sources import list_sources
 from curation.engine.totals import StageTotals, Totals
 from curation.instructions.generate import BRANCHES
@@ -106,6 +106,7 @@ class Pipeline:
             "shard_size": recorded.get("shard_size", config.run.shard_size),
             "clips_per_shard": recorded.get("clips_per_shard", config.run.clips_per_shard),
         }
+        self._checked: tuple[str | None, list[Step]] | None = None
         self.steps = plan_steps(self.stages, INPUTS_FOLDER, self.layout["clips_per_shard"],
                                 after=tuple(f"instructions/{b}" for b in BRANCHES))  # fmt: skip
 
@@ -140,7 +141,11 @@ class Pipeline:
         }
         return shards
 
-    def execute(self, sources: str | Path | None, until: str | None = None) -> dict[str, Any]:
+    def check(self, until: str | None = None) -> list[Step]:
+        """The steps to run, once everything that can fail before any work has been checked:
+        the stages' models can be had, the cluster can meet every request. Writes nothing."""
+        if self._checked is not None and self._checked[0] == until:
+            return self._checked[1]
         names = [s.name for s in self.stages]
         if until is not None and until not in names:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
@@ -149,6 +154,11 @@ class Pipeline:
         for step in steps:
             step.stage.preflight()
         self.runner.prepare(steps)  # resources the cluster can never give fail here
+        self._checked = (until, steps)
+        return steps
+
+    def execute(self, sources: str | Path | None, until: str | None = None) -> dict[str, Any]:
+        steps = self.check(until)
         with self.run.lock():
             removed = self.run.remove_stale_temporaries()
             if removed:

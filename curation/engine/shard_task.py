@@ -15,6 +15,7 @@ does all of a stage's work in one worker.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.core import faults
 from curation.core.units import Unit
 from curation.core.worker import Worker
 from curation.rundir import RunDir
@@ -202,17 +204,23 @@ def process_rows(stage: Stage, rows: pa.Table) -> pa.Table:
     return pa.concat_tables(parts) if parts else stage.schema.empty_table()
 
 
+def _in_shard(step: Step, unit: Unit) -> contextlib.AbstractContextManager[None]:
+    """A fault of the machine inside fails the shard, naming it (curation/core/faults.py)."""
+    return faults.in_shard(stage=step.stage.name, shard=unit.key)
+
+
 def run_unit(run: RunDir, step: Step, unit: Unit, worker: Worker) -> dict[str, Any]:
     """One stage on one shard; returns the shard's statistics. The stage's models are
     loaded on the first shard with work, so resuming past a finished stage loads nothing."""
-    work = plan_work(run, step, unit)
-    if work.rows is None:
-        assert work.stats is not None
-        return work.stats
-    step.stage.setup(worker)
-    started = time.perf_counter()
-    out = process_rows(step.stage, work.rows)
-    return complete(run, step, work, out, time.perf_counter() - started, worker)
+    with _in_shard(step, unit):
+        work = plan_work(run, step, unit)
+        if work.rows is None:
+            assert work.stats is not None
+            return work.stats
+        step.stage.setup(worker)
+        started = time.perf_counter()
+        out = process_rows(step.stage, work.rows)
+        return complete(run, step, work, out, time.perf_counter() - started, worker)
 
 
 # --- a stage in parts ---------------------------------------------------------------------------
@@ -228,39 +236,42 @@ class InFlight:
 
 
 def prepare_unit(run: RunDir, step: Step, unit: Unit) -> InFlight:
-    stage = step.stage
-    work = plan_work(run, step, unit)
-    if work.rows is None:
-        return InFlight(work)
-    started = time.perf_counter()
-    missing = [c for c in stage.reads if c not in work.rows.column_names]
-    if missing:
-        raise ValueError(f"stage {stage.name}: input lacks columns {missing}")
-    rows = work.rows.to_pylist()
-    prepared = list(stage.prepare(rows))
-    return InFlight(work, rows, prepared, {}, time.perf_counter() - started)
+    with _in_shard(step, unit):
+        stage = step.stage
+        work = plan_work(run, step, unit)
+        if work.rows is None:
+            return InFlight(work)
+        started = time.perf_counter()
+        missing = [c for c in stage.reads if c not in work.rows.column_names]
+        if missing:
+            raise ValueError(f"stage {stage.name}: input lacks columns {missing}")
+        rows = work.rows.to_pylist()
+        prepared = list(stage.prepare(rows))
+        return InFlight(work, rows, prepared, {}, time.perf_counter() - started)
 
 
 def answer_unit(step: Step, flight: InFlight, index: int, worker: Worker) -> InFlight:
     """Model `index` of the stage answers the shard's prompts (its worker holds that model)."""
-    if flight.work.rows is None:
+    with _in_shard(step, flight.work.unit):
+        if flight.work.rows is None:
+            return flight
+        step.stage.setup(worker)
+        started = time.perf_counter()
+        prepared = flight.prepared[index]
+        assert prepared is not None
+        flight.answers[index] = step.stage.answer(index, prepared)
+        flight.prepared[index] = None  # frames are not needed any more: travel light
+        flight.seconds += time.perf_counter() - started
         return flight
-    step.stage.setup(worker)
-    started = time.perf_counter()
-    prepared = flight.prepared[index]
-    assert prepared is not None
-    flight.answers[index] = step.stage.answer(index, prepared)
-    flight.prepared[index] = None  # frames are not needed any more: travel light
-    flight.seconds += time.perf_counter() - started
-    return flight
 
 
 def finish_unit(run: RunDir, step: Step, flight: InFlight, worker: Worker) -> dict[str, Any]:
-    if flight.work.rows is None:
-        assert flight.work.stats is not None
-        return flight.work.stats
-    started = time.perf_counter()
-    answers = [flight.answers[i] for i in range(len(flight.answers))]
-    out = step.stage.finish(flight.rows, answers)
-    seconds = flight.seconds + time.perf_counter() - started
-    return complete(run, step, flight.work, out, seconds, worker)
+    with _in_shard(step, flight.work.unit):
+        if flight.work.rows is None:
+            assert flight.work.stats is not None
+            return flight.work.stats
+        started = time.perf_counter()
+        answers = [flight.answers[i] for i in range(len(flight.answers))]
+        out = step.stage.finish(flight.rows, answers)
+        seconds = flight.seconds + time.perf_counter() - started
+        return complete(run, step, flight.work, out, seconds, worker)

@@ -16,6 +16,7 @@ from typing import Any
 import ffmpeg
 import numpy as np
 
+from curation.core import faults
 from curation.media.ffmpeg import binary, media_input, parse_probe, run_ffprobe, stderr_summary
 from curation.storage import local_copy
 
@@ -52,6 +53,7 @@ def read_audio(
     except subprocess.TimeoutExpired:
         raise AudioError(f"audio decoding timed out after {timeout_s:.0f} s") from None
     if result.returncode != 0:
+        faults.check(result.stderr, path)
         raise AudioError(f"ffmpeg exited with {result.returncode}: {stderr_summary(result.stderr)}")
     samples = np.frombuffer(result.stdout, np.float32)[:n]
     return np.pad(samples, (0, n - samples.size)) if samples.size < n else samples.copy()

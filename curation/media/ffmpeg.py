@@ -18,6 +18,8 @@ from typing import Any
 import ffmpeg
 import numpy as np
 
+from curation.core import faults
+
 
 class MediaToolMissing(RuntimeError):
     pass
@@ -62,6 +64,7 @@ def run_ffprobe(path: str, timeout_s: float) -> dict[str, Any]:
     try:
         return ffmpeg.probe(media_input(path), cmd=binary("ffprobe"), timeout=timeout_s, v="error")
     except ffmpeg.Error as exc:
+        faults.check(exc.stderr, path)  # the disk or mount failed, not the file
         raise ProbeError(stderr_summary(exc.stderr)) from None
     except subprocess.TimeoutExpired:
         raise ProbeError(f"ffprobe timed out after {timeout_s:.0f} s") from None
@@ -245,3 +248,6 @@ class FrameStream:
                 self.error = f"decoding timed out after {self.timeout_s:.0f} s"
             elif self.returncode != 0:
                 self.error = stderr_summary(b"".join(self._stderr))
+        # Read to the end (not left early): an error of the machine, not of the stream, fails
+        # the caller's shard instead of becoming its verdict on the video.
+        faults.check(b"".join(self._stderr), self.path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,6 +34,8 @@ from curation.engine.totals import Totals
 from curation.rundir import RunDir
 
 log = logging.getLogger(__name__)
+# Environment variables that set how chatty native libraries are (glog, TensorFlow Lite).
+QUIET_ENV_KEYS = ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL", "GRPC_VERBOSITY")
 T = TypeVar("T")
 
 
@@ -50,7 +53,10 @@ class RayRunner:
         if ray.is_initialized():
             return
         # address None: RAY_ADDRESS from the environment if set, else a new local instance.
-        ray.init(address=self.address, include_dashboard=False, log_to_driver=True)
+        # The workers log as quietly as the driver was asked to (curation/cli/quiet.py).
+        quiet = {k: os.environ[k] for k in QUIET_ENV_KEYS if k in os.environ}
+        ray.init(address=self.address, include_dashboard=False, log_to_driver=True,
+                 runtime_env={"env_vars": quiet} if quiet else None)  # fmt: skip
         log.info("ray: %s", ray.cluster_resources())
 
     @staticmethod

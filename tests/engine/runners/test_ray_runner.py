@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from chat_server import ChatServer
-from helpers import offline_config
+from helpers import full_disk, offline_config
 from ray_cluster import local_cluster
 
+from curation.core import faults
 from curation.core.units import Unit
 from curation.engine.config import ConfigError
 from curation.engine.pipeline import Pipeline
@@ -165,6 +166,26 @@ def test_a_served_model_streams_with_the_stages_around_it_through_errors_and_han
         Pipeline(config, run, runner=runner).execute(ray_sources, until="brief_caption")
         assert len(server.requests) - asked == 2
         assert all(r["kept"] for r in run.read_folder("captions").to_pylist())
+
+
+def test_a_full_disk_in_a_worker_stops_the_run_with_its_line_and_resumes(
+    cluster, tiny_models, ray_sources, local_reference, tmp_path
+):
+    """A fault of the machine in a Ray worker: the driver gets the worker's fault (the same
+    line the local runner gives) and a resume finishes the stage as if nothing happened."""
+    config = offline_config(tiny_models, "run.clips_per_shard=2", "runner.kind=ray")
+    run = RunDir(tmp_path, "full")
+    with full_disk(run.path / "scenes"), pytest.raises(Exception) as caught:
+        Pipeline(config, run).execute(ray_sources, until="scenes")
+    fault = faults.find_fault(caught.value)
+    assert fault is not None, caught.value
+    assert fault.line().startswith("no space left on device") and "(stage scenes, shard " in (
+        fault.line()
+    )
+    Pipeline(config, run).execute(ray_sources, until="scenes")
+    assert manifests(run, ["sources", "scenes"]) == {
+        f: local_reference[f] for f in ("sources", "scenes")
+    }
 
 
 def test_a_stage_larger_than_every_node_fails_before_any_work(cluster, tiny_models, ray_sources,
