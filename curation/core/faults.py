@@ -95,9 +95,7 @@ class MachineFault(Exception):
         return self.line() + (f" [{self.detail}]" if self.detail else "")
 
 
-def _rebuild(
-    what: str, hint: str, detail: str, code: int, context: dict[str, str]
-) -> MachineFault:
+def _rebuild(what: str, hint: str, detail: str, code: int, context: dict[str, str]) -> MachineFault:
     return MachineFault(what, hint, detail, code, **context)
 
 
