@@ -111,7 +111,7 @@ def fault_in_text(text: str | bytes | None) -> MachineFault | None:
 
 
 def fault_of(error: BaseException | None) -> MachineFault | None:
-    """The machine fault behind an exception (its cause chain searched), or None: a verdict."""
+    """The machine fault behind an exception (inside a runner's wrapper too), or None."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
@@ -126,7 +126,11 @@ def fault_of(error: BaseException | None) -> MachineFault | None:
             found = fault_in_text(str(error))
             if found is not None:
                 return found
-        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+        # Look inside only what a runner wrapped (Ray's task and user-code errors): an error
+        # that code raised from another on purpose (a model that cannot be had) is its own.
+        if not type(error).__module__.startswith("ray"):
+            return None
+        error = getattr(error, "cause", None) or error.__cause__
     return None
 
 

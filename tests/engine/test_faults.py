@@ -90,9 +90,14 @@ def test_a_fault_keeps_where_it_happened_through_pickling():
         "no space left on device at /r/clips/.x.tmp (stage cut, shard 00003): free space (or "
         "give the run root more), then run the same command to resume"
     )
-    wrapped = RuntimeError("a runner's wrapper")
-    wrapped.__cause__ = placed
+    from ray.exceptions import RayTaskError
+
+    wrapped = RayTaskError("scenes", "Traceback (most recent call last): ...", placed)
     assert faults.find_fault(wrapped).line() == placed.line()
+    assert faults.find_fault(wrapped.as_instanceof_cause()).line() == placed.line()
+    deliberate = RuntimeError("the embedder cannot be loaded")  # raised from an OSError on purpose
+    deliberate.__cause__ = OSError(errno.ENOENT, "No such file or directory", "/models/x")
+    assert faults.find_fault(deliberate) is None
 
 
 # --- real faults in real runs ---------------------------------------------------------------
