@@ -108,13 +108,11 @@ def cmd_curate(args: argparse.Namespace) -> int:
     sources = args.sources
     if sources is None and "inputs" not in (run.read_run_json() or {}):
         sources = args.default_sources  # a new run: the default list (make curate's sample)
-    pipeline = Pipeline(config, run)
-    pipeline.check(args.until)  # what fails before any work fails before the run's log exists
     with native_stderr_to(_native_log(args, run)) as native_log:
-        state = pipeline.execute(sources, until=args.until)
+        state = Pipeline(config, run).execute(sources, until=args.until)
     print(f"\nrun directory: {run.location}")
-    if native_log is not None:
-        print(f"native libraries' log: {native_log}  (--verbose shows it on the console)")
+    if native_log.path is not None:
+        print(f"native libraries' log: {native_log.path}  (--verbose: on the console)")
     print(format_funnel(state))
     if config.notice:
         print(_banner(config.notice), file=sys.stderr)

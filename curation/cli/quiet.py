@@ -15,8 +15,10 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 # Python loggers of libraries that talk at INFO while they work.
@@ -34,21 +36,31 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+@dataclass
+class NativeLog:
+    """Where native stderr went: `path` once the block has ended."""
+
+    path: Path | None = None
+
+
 @contextlib.contextmanager
-def native_stderr_to(log_file: Path | None) -> Iterator[Path | None]:
-    """Native writes to file descriptor 2 go to `log_file` (appended) for the duration;
-    Python's sys.stderr keeps the console. None: nothing is redirected."""
+def native_stderr_to(log_file: Path | None) -> Iterator[NativeLog]:
+    """Native writes to file descriptor 2 go to a log for the duration, while Python's
+    sys.stderr keeps the console; afterwards the log is appended to `log_file` when its folder's
+    parent (the run) exists, else it stays in the temporary folder (a run that failed before it
+    was made leaves nothing in its place). None: nothing is redirected."""
+    out = NativeLog()
     if log_file is None:
-        yield None
+        yield out
         return
-    log_file.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
     console_fd = os.dup(2)
     console = os.fdopen(console_fd, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
                         errors="backslashreplace")  # fmt: skip
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
     saved = sys.stderr
-    with open(log_file, "ab") as log:
+    with tempfile.NamedTemporaryFile("ab", prefix="curation-native-", suffix=".log",
+                                     delete=False) as log:  # fmt: skip
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} pid {os.getpid()}\n".encode())
         log.flush()
         os.dup2(log.fileno(), 2)
@@ -57,7 +69,7 @@ def native_stderr_to(log_file: Path | None) -> Iterator[Path | None]:
             if getattr(h, "stream", None) is saved:
                 h.setStream(console)
         try:
-            yield log_file
+            yield out
         finally:
             console.flush()
             os.dup2(console_fd, 2)
@@ -66,3 +78,19 @@ def native_stderr_to(log_file: Path | None) -> Iterator[Path | None]:
                 if getattr(h, "stream", None) is console:
                     h.setStream(saved)
             console.close()
+            out.path = _keep(Path(log.name), log_file)  # a failed run's log is kept too
+
+
+def _keep(temporary: Path, wanted: Path) -> Path:
+    """The log appended to `wanted`; left where it is when the run does not exist or its disk
+    is full (the error the run stops with is the one to report, not this one)."""
+    if not wanted.parent.parent.is_dir():
+        return temporary
+    try:
+        wanted.parent.mkdir(exist_ok=True)
+        with open(wanted, "ab") as dst:
+            dst.write(temporary.read_bytes())
+    except OSError:
+        return temporary
+    temporary.unlink()
+    return wanted

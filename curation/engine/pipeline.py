@@ -106,7 +106,6 @@ class Pipeline:
             "shard_size": recorded.get("shard_size", config.run.shard_size),
             "clips_per_shard": recorded.get("clips_per_shard", config.run.clips_per_shard),
         }
-        self._checked: tuple[str | None, list[Step]] | None = None
         self.steps = plan_steps(self.stages, INPUTS_FOLDER, self.layout["clips_per_shard"],
                                 after=tuple(f"instructions/{b}" for b in BRANCHES))  # fmt: skip
 
@@ -144,8 +143,6 @@ class Pipeline:
     def check(self, until: str | None = None) -> list[Step]:
         """The steps to run, once everything that can fail before any work has been checked:
         the stages' models can be had, the cluster can meet every request. Writes nothing."""
-        if self._checked is not None and self._checked[0] == until:
-            return self._checked[1]
         names = [s.name for s in self.stages]
         if until is not None and until not in names:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
@@ -154,7 +151,6 @@ class Pipeline:
         for step in steps:
             step.stage.preflight()
         self.runner.prepare(steps)  # resources the cluster can never give fail here
-        self._checked = (until, steps)
         return steps
 
     def execute(self, sources: str | Path | None, until: str | None = None) -> dict[str, Any]:
