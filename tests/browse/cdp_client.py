@@ -9,10 +9,13 @@ in the DevTools console: uncaught exceptions, console.error calls and browser lo
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -44,6 +47,7 @@ class Chromium:
              f"--user-data-dir={self.profile.name}", f"--window-size={width},{height}",
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # its helper processes too go with it (close())
         )  # fmt: skip
         port = self._devtools_port()
         pages = json.loads(
@@ -144,12 +148,17 @@ class Chromium:
             if getattr(self, "ws", None) is not None:
                 self.ws.close()
         finally:
-            self.proc.terminate()
+            # The browser and every helper it started (renderer, crashpad): a helper still
+            # writing into the profile would make its removal fail.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+            shutil.rmtree(self.profile.name, ignore_errors=True)  # a straggler's last write
             self.profile.cleanup()
 
     def __enter__(self) -> Chromium:
