@@ -142,7 +142,8 @@ class Pipeline:
 
     def check(self, until: str | None = None) -> list[Step]:
         """The steps to run, once everything that can fail before any work has been checked:
-        the stages' models can be had, the cluster can meet every request. Writes nothing."""
+        the stages' models can be had, the cluster can meet every request. Writes nothing in
+        the run (the offline profile's tiny test models are built here when missing)."""
         names = [s.name for s in self.stages]
         if until is not None and until not in names:
             raise ConfigError(f"--until {until!r}: not a configured stage (stages: {names})")
