@@ -29,7 +29,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
-	bench-boxes bench-scale bench-signals bench-events \
+	bench-boxes bench-scale bench-signals bench-events bench-damage \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train bench-face-crops
 
 help:
@@ -47,6 +47,7 @@ help:
 	@echo "make dedup-captions IN=a.parquet OUT=b.parquet   near-duplicate clips by brief caption"
 	@echo "make bench-temporal             temporal stages vs PySceneDetect's CLI and the ffmpeg floor"
 	@echo "make bench-temporal-quality     temporal filter verdicts and scores on labelled clips"
+	@echo "make bench-damage               damaged real videos: smeared frames kept, old rule vs the damage rule"
 	@echo "make bench-dedup                dedup of 1M synthetic embeddings: time, memory, recall"
 	@echo "make bench-dedup-scale          the dedup stage on 10M embeddings, a 2-worker Ray cluster"
 	@echo "make bench-dedup-quality        dedup precision/recall by threshold on labelled paraphrases"
@@ -151,7 +152,7 @@ format:
 	$(PY) -m ruff check --fix .
 
 bench: bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
-	bench-boxes bench-browse bench-train bench-scale bench-face-crops
+	bench-boxes bench-browse bench-train bench-scale bench-face-crops bench-damage
 
 bench-temporal:
 	$(PY) bench/temporal.py
@@ -178,6 +179,9 @@ bench-signals:
 
 bench-events:
 	$(PY) bench/events.py
+
+bench-damage:
+	$(PY) -m bench.damage
 
 
 bench-browse:

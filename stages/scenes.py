@@ -6,13 +6,22 @@ it arrives. Nothing else decodes the source before the cut stage. Scenes longer 
 `max_duration_s` are split into equal windows; scenes shorter than `min_duration_s` are
 rejected (`too_short`), except a run of them that together are not: a montage, one segment
 (`group_scenes`) that the temporal filter judges by its cuts. A source that yields no frame becomes one rejected row
-(`decode_failed`), so no source disappears. Decode errors are counted into `decode_note`
-with the frames decoded against the probed count; a source that logs errors and loses more
-than `max_lost_share` of its frames is one rejected row (`corrupt_stream`).
+(`decode_failed`), so no source disappears.
+
+Damage: when ffmpeg logs a decode error (of the pictures or of the first sound stream, which
+the same pass decodes), curation/media/damage.py locates it in time: the frames the decoder
+concealed or lost and those predicted from them. A window with damaged frames is trimmed to
+its clean parts (`damaged_clips: trim`; a clean part shorter than `min_duration_s` is
+rejected) or rejected whole (`reject`); damaged parts are rejected rows (`corrupt_frames`,
+the span in `reject_detail`). Frames lost to errors do not shift the times of what follows:
+frame numbers come from the frames' own timestamps. Damaged sound is not a verdict here: each
+row carries `audio_damaged_s`, and the signals stage, which needs the sound, decides. When
+the damage cannot be located, the whole source is one rejected row (`corrupt_stream`).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -31,6 +40,7 @@ from scenedetect.detectors import (
 from curation.core import schemas
 from curation.core.config import Resources, Section
 from curation.core.ids import clip_id
+from curation.media import damage as dmg
 from curation.media.ffmpeg import FrameStream
 from curation.media.keyframes import KeyframeTracker
 from curation.storage import local_copy
@@ -50,7 +60,7 @@ CARRIED = schemas.SOURCE_COLUMNS_ON_CLIPS
 
 class ScenesConfig(Section):
     """The `scenes:` section: the scene detector, the keyframe and dynamics measures on the same
-    frames, clip length bounds and the corrupt-stream rule."""
+    frames, clip length bounds and what becomes of damaged frames."""
 
     detector: Literal["adaptive", "content", "threshold", "hash", "histogram"] = "adaptive"
     # None keeps the detector's own default threshold.
@@ -76,11 +86,9 @@ class ScenesConfig(Section):
     )
     min_duration_s: float = Field(1.0, ge=0)
     max_duration_s: float = Field(30.0, gt=0, description="longer scenes are split into windows")
-    max_lost_share: float = Field(
-        0.02, ge=0, le=1,
-        description="a source that logs decode errors and decodes fewer frames than this "
-        "share below its probed count is rejected as corrupt_stream",
-    )  # fmt: skip
+    damaged_clips: Literal["trim", "reject"] = Field(
+        "trim", description="a window with damaged frames: cut to its clean parts, or rejected"
+    )
     timeout_s: float = Field(3600.0, gt=0)
     threads: int = Field(2, ge=1, description="sources decoded at once per worker")
     resources: Resources = Resources(cpus=1, concurrency=4)
@@ -138,6 +146,31 @@ def group_scenes(
     return out
 
 
+@dataclass
+class Analysis:
+    """What the decode pass of one source found."""
+
+    cuts: list[int]  # frames where a scene starts (decoded frame order)
+    tracker: KeyframeTracker
+    stream: FrameStream
+    damage: dmg.Damage | None = None  # located when ffmpeg logged errors
+    unlocated: str | None = None  # why the damage could not be located
+
+
+def frame_numbers(damage: dmg.Damage | None, decoded: int, fps: float, vfr: bool) -> list[int]:
+    """The source frame number of each decoded frame: its position, unless frames were lost
+    on the way (a constant-rate source's frames then sit at their timestamps, as the cut will
+    find them; a variable-rate one is cut by decoded frame, so positions stay). Inside damage
+    a decoder may put out frames out of order: the numbers are their sorted times, kept
+    increasing (the out-of-order frames are damaged, so rejected, anyway)."""
+    if damage is None or vfr:
+        return list(range(decoded))
+    numbers: list[int] = []
+    for t in sorted(damage.frame_times):
+        numbers.append(max(round(t * fps), numbers[-1] + 1 if numbers else 0))
+    return numbers
+
+
 @dataclass(kw_only=True)
 class ScenesStage(Stage):
     name: ClassVar[str] = "scenes"
@@ -163,8 +196,8 @@ class ScenesStage(Stage):
         per_source = self.map_rows(self.split_source, batch.to_pylist(), self.cfg.threads)
         return self.table([row for rows in per_source for row in rows])
 
-    def analyse(self, source: dict[str, Any]) -> tuple[list[int], KeyframeTracker, FrameStream]:
-        """Decode once; return the cut frames, the keyframe tracker and the finished stream."""
+    def analyse(self, source: dict[str, Any]) -> Analysis:
+        """Decode once (and, when ffmpeg logged errors, locate the damage)."""
         dw, dh = source["display_width"], source["display_height"]
         width = min(self.cfg.analysis_width, dw)
         height = max(2, round(width * dh / dw))
@@ -180,29 +213,43 @@ class ScenesStage(Stage):
             delay=detector.event_buffer_length + 1,
         )
         index = -1
+        audio = bool(source.get("has_audio"))
         with local_copy(source["path"]) as path:  # an object-store file: fetched first
-            stream = FrameStream(path, width, height, self.cfg.scale_flags, self.cfg.timeout_s)
+            stream = FrameStream(path, width, height, self.cfg.scale_flags, self.cfg.timeout_s,
+                                 check_audio=audio)  # fmt: skip
             for index, frame in enumerate(stream):
                 cuts = detector.process_frame(FrameTimecode(index, fps), frame)
                 tracker.add_cuts([c.frame_num for c in cuts])
                 tracker.push(index, frame)
+            found = Analysis([], tracker, stream)
+            if stream.messages and stream.frames:
+                try:
+                    found.damage = dmg.locate(path, audio=audio, timeout_s=self.cfg.timeout_s)
+                except dmg.DamageUnknown as error:
+                    found.unlocated = str(error)
+                if found.damage and len(found.damage.frame_times) != stream.frames:
+                    found.unlocated = (
+                        f"the damage was located on {len(found.damage.frame_times)} frames "
+                        f"but {stream.frames} were decoded"
+                    )
         if index >= 0:
             tracker.add_cuts(
                 [c.frame_num for c in detector.post_process(FrameTimecode(index, fps))]
             )
         tracker.finish()
-        cuts = sorted(c for c in tracker.cuts if 0 < c < stream.frames)
-        return cuts, tracker, stream
+        found.cuts = sorted(c for c in tracker.cuts if 0 < c < stream.frames)
+        return found
 
     def split_source(self, source: dict[str, Any]) -> list[dict[str, Any]]:
         carried = {k: source[k] for k in CARRIED}
-        cuts, tracker, stream = self.analyse(source)
-        n = stream.frames
+        found = self.analyse(source)
+        stream, damage, n = found.stream, found.damage, found.stream.frames
         fps = float(source["fps"])
         expected = source.get("frame_count") or (
             round(source["duration_s"] * fps) if source.get("duration_s") else None
         )
-        note = decode_note(stream, expected)
+        note = "; ".join(x for x in (decode_note(stream, expected),
+                                     damage and damage.note()) if x) or None  # fmt: skip
 
         def whole_source(verdict: dict[str, Any]) -> list[dict[str, Any]]:
             return [{**carried, "clip_id": clip_id(source["source_id"], 0, 0),
@@ -212,52 +259,89 @@ class ScenesStage(Stage):
             return whole_source(
                 rejected("decode_failed", f"no frame could be decoded: {note or 'no error'}")
             )
-        # Bit errors: ffmpeg logs them and drops what it cannot decode; clips cut from what is
-        # left would neither match the source's times nor its content.
-        if stream.messages and expected and n < expected * (1 - self.cfg.max_lost_share):
-            lost = 1 - n / expected
-            return whole_source(rejected(
-                "corrupt_stream",
-                f"{lost:.0%} of {expected} frames lost to decode errors "
-                f"(> max_lost_share {self.cfg.max_lost_share}): {note}",
-            ))  # fmt: skip
+        if found.unlocated:  # which frames are clean is unknown: none of them is kept
+            return whole_source(rejected("corrupt_stream", f"{found.unlocated}: {note}"))
+        numbers = frame_numbers(damage, n, fps, bool(source["vfr"]))
+        # Damaged frame ranges [a, b) by frame number (a span ends one frame past its last).
+        last = numbers[-1] + 1
+        bad = [(round(a * fps), last if math.isinf(b) else min(round(b * fps), last))
+               for a, b in (damage.video if damage else [])]  # fmt: skip
+        bounds = [0, *(numbers[c] for c in found.cuts), numbers[-1] + 1]
         rows = []
-        for s, e, scene_index in group_scenes([0, *cuts, n], fps, self.cfg.min_duration_s):
+        for s, e, scene_index in group_scenes(bounds, fps, self.cfg.min_duration_s):
             scene_s = (e - s) / fps
             too_short = scene_s < self.cfg.min_duration_s
             windows = [(s, e)] if too_short else split_windows(s, e, fps, self.cfg.max_duration_s)
             for window_index, (ws, we) in enumerate(windows):
-                dyn = tracker.window(ws, we)
-                duration = (we - ws) / fps
-                verdict = (
-                    rejected(
-                        "too_short",
-                        f"scene of {scene_s:.2f} s < min_duration_s {self.cfg.min_duration_s}",
+                if too_short:
+                    verdicts = [(ws, we, rejected("too_short", f"scene of {scene_s:.2f} s < "
+                                                  f"min_duration_s {self.cfg.min_duration_s}"))]  # fmt: skip
+                else:
+                    verdicts = self.judge_damage(ws, we, bad, fps)
+                for ps, pe, verdict in verdicts:
+                    dyn = found.tracker.window(
+                        bisect.bisect_left(numbers, ps), bisect.bisect_left(numbers, pe)
                     )
-                    if too_short
-                    else kept()
-                )
-                rows.append(
-                    {
-                        **carried,
-                        "clip_id": clip_id(source["source_id"], ws, we),
-                        "scene_index": scene_index,
-                        "window_index": window_index,
-                        "start_frame": ws,
-                        "end_frame": we,
-                        "start_s": ws / fps,
-                        "end_s": we / fps,
-                        "duration_s": duration,
-                        "keyframes": dyn.keyframes,
-                        "keyframe_rate": dyn.keyframes / duration,
-                        "motion_mean": dyn.motion_mean,
-                        "motion_max": dyn.motion_max,
-                        "flash_rate": dyn.flashes / duration,
-                        "jump_rate": dyn.jumps / duration,
-                        "flicker": dyn.flicker,
-                        "source_frames_decoded": n,
-                        "decode_note": note,
-                        **verdict,
-                    }
-                )
+                    duration = (pe - ps) / fps
+                    rows.append(
+                        {
+                            **carried,
+                            "clip_id": clip_id(source["source_id"], ps, pe),
+                            "scene_index": scene_index,
+                            "window_index": window_index,
+                            "start_frame": ps,
+                            "end_frame": pe,
+                            "start_s": ps / fps,
+                            "end_s": pe / fps,
+                            "duration_s": duration,
+                            "keyframes": dyn.keyframes,
+                            "keyframe_rate": dyn.keyframes / duration,
+                            "motion_mean": dyn.motion_mean,
+                            "motion_max": dyn.motion_max,
+                            "flash_rate": dyn.flashes / duration,
+                            "jump_rate": dyn.jumps / duration,
+                            "flicker": dyn.flicker,
+                            "source_frames_decoded": n,
+                            "decode_note": note,
+                            "audio_damaged_s": (
+                                dmg.overlap(damage.audio if damage else [], ps / fps, pe / fps)
+                                if source.get("has_audio")
+                                else None
+                            ),  # fmt: skip
+                            **verdict,
+                        }
+                    )
         return rows
+
+    def judge_damage(
+        self, start: int, end: int, bad: list[tuple[int, int]], fps: float
+    ) -> list[tuple[int, int, dict[str, Any]]]:
+        """A window's verdicts: kept whole when clean; else its clean parts that last
+        `min_duration_s` are kept (`damaged_clips: trim`; none with `reject`) and each run of
+        frames between them is one rejected row naming its damaged spans."""
+        parts = dmg.pieces(start, end, bad)
+        if not any(hurt for _, _, hurt in parts):
+            return [(start, end, kept())]
+        keep = [] if self.cfg.damaged_clips == "reject" else [
+            (a, b) for a, b, hurt in parts if not hurt and (b - a) / fps >= self.cfg.min_duration_s
+        ]  # fmt: skip
+
+        def dropped(a: int, b: int) -> tuple[int, int, dict[str, Any]]:
+            spans = [(x / fps, y / fps) for x, y, hurt in dmg.pieces(a, b, bad) if hurt]
+            detail = ("frames concealed or lost by the decoder, or predicted from such, in "
+                      f"{dmg.fmt_spans(spans)}")  # fmt: skip
+            if self.cfg.damaged_clips == "reject":
+                detail += " (damaged_clips: reject)"
+            elif sum(y - x for x, y in spans) < (b - a) / fps - 1e-9:
+                detail += f"; the clean frames between them last < {self.cfg.min_duration_s} s"
+            return (a, b, rejected("corrupt_frames", detail))
+
+        out, at = [], start
+        for a, b in keep:
+            if a > at:
+                out.append(dropped(at, a))
+            out.append((a, b, kept()))
+            at = b
+        if at < end:
+            out.append(dropped(at, end))
+        return out

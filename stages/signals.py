@@ -7,7 +7,9 @@ frame by frame and matched against the speech's loudness over a range of audio o
 (`lip_sync`, `lip_sync_offset_s`). Body keypoints are found on `frames` sampled frames
 (`keypoints`, `pose_visible`) and, with the boxes, give the `framing`. Signals are scores:
 no clip is dropped for them (the exports and instructions choose by them); only a clip
-whose sound or frames cannot be decoded is rejected. Seconds spent per signal are reported
+whose sound or frames cannot be decoded is rejected, and one whose sound the scene pass found
+damaged (`audio_damaged_s`, `corrupt_audio`: its speech, transcript and lip sync would be
+wrong) unless `reject_damaged_audio` is off. Seconds spent per signal are reported
 in the shard statistics (`extra.seconds`).
 """
 
@@ -47,6 +49,9 @@ class SignalsConfig(Section):
     close_up_face: float = Field(
         0.3, gt=0, le=1, description="framing: a face this share of the frame height is a close-up"
     )
+    reject_damaged_audio: bool = Field(
+        True, description="reject a clip whose sound the scene pass found damaged"
+    )
     threads: int = Field(2, ge=1, description="clips decoded at once per worker")
     batch_size: int = Field(8, ge=1)
     resources: Resources = Resources(cpus=1, gpus="auto", concurrency=2)
@@ -60,6 +65,7 @@ class SignalsStage(Stage):
     schema: ClassVar[pa.Schema] = schemas.SIGNALS
     adds: ClassVar[list[pa.Field]] = schemas.SIGNAL_COLUMNS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "path", "start_s", "end_s", "has_audio")
+    also_reads: ClassVar[tuple[str, ...]] = ("audio_damaged_s",)
     uses_actor: ClassVar[bool] = True
 
     cfg: SignalsConfig
@@ -97,6 +103,8 @@ class SignalsStage(Stage):
 
     def _read(self, clip: dict[str, Any]) -> tuple[np.ndarray, list[np.ndarray], list[float]] | str:
         """The clip's sound and its sampled frames (in a thread: ffmpeg does the work)."""
+        if self.cfg.reject_damaged_audio and (clip.get("audio_damaged_s") or 0) > 0:
+            return "damaged"  # nothing to decode: rejected below
         try:
             audio = clip_audio(clip)
         except AudioError as exc:
@@ -185,6 +193,13 @@ class SignalsStage(Stage):
         seconds["decode"] += time.perf_counter() - started
         rows = []
         for clip, read in zip(clips, inputs, strict=True):
+            if read == "damaged":
+                rows.append({**clip, "signal_models": self.model_names, **rejected(
+                    "corrupt_audio",
+                    f"{clip['audio_damaged_s']:.2f} s of its sound could not be decoded "
+                    "(see decode_note); signals.reject_damaged_audio is on",
+                )})  # fmt: skip
+                continue
             if isinstance(read, str):
                 rows.append({**clip, "signal_models": self.model_names,
                              **rejected("decode_failed", read)})  # fmt: skip

@@ -85,7 +85,10 @@ SCENES = pa.schema(
         pa.field("motion_mean", pa.float64()),  # mean grey-level change between frames, 0-255
         pa.field("motion_max", pa.float64()),
         pa.field("source_frames_decoded", pa.int64()),
-        pa.field("decode_note", pa.string()),  # ffmpeg's complaint when decoding ended early
+        # ffmpeg's complaint and, when it logged errors, where the damage was (media/damage.py)
+        pa.field("decode_note", pa.string()),
+        # seconds of the clip's sound that could not be decoded (null: the source has none)
+        pa.field("audio_damaged_s", pa.float64()),
         *VERDICT,
     ]
 )

@@ -181,6 +181,8 @@ class FrameStream:
     timeout_s: float = 3600.0
     start_s: float | None = None  # decode only [start_s, end_s) when given (input seeking)
     end_s: float | None = None
+    # Also decode the first sound stream (to nothing), so its decode errors are logged too.
+    check_audio: bool = False
     frames: int = 0
     returncode: int | None = None
     error: str | None = None  # why decoding ended early (ffmpeg failed or timed out)
@@ -194,13 +196,17 @@ class FrameStream:
             seek["ss"] = f"{self.start_s:.6f}"
         if self.end_s is not None:
             seek["t"] = f"{self.end_s - (self.start_s or 0.0):.6f}"
-        stream = ffmpeg.input(media_input(self.path), **seek).video.filter(
-            "scale", self.width, self.height, flags=self.scale_flags
-        )
-        return (
+        source = ffmpeg.input(media_input(self.path), **seek)
+        stream = source.video.filter("scale", self.width, self.height, flags=self.scale_flags)
+        outputs = [
             ffmpeg.output(
                 stream, "pipe:", format="rawvideo", pix_fmt="bgr24", fps_mode="passthrough"
             )
+        ]
+        if self.check_audio:  # the null muxer writes nothing, so "-" is never opened
+            outputs.append(ffmpeg.output(source["a:0"], "-", format="null"))
+        return (
+            ffmpeg.merge_outputs(*outputs)
             .global_args("-nostdin", "-hide_banner", "-v", "error")
             .compile(cmd=binary("ffmpeg"))
         )

@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 import pytest
 from helpers import REPO, make_video, run_cli
 
+from bench import damaged
 from curation.rundir import RunDir
 
 OFFLINE = str(REPO / "configs" / "curate" / "offline.yaml")
@@ -31,10 +32,12 @@ def folder(run_path, name):
 
 
 @pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
+def hostile_run(tmp_path_factory, videos):
     d = tmp_path_factory.mktemp("hostile")
     media = d / "media"
     media.mkdir()
+    # A real recording with bits flipped in its video from 1 s on (one keyframe: all smeared).
+    damaged.flip(videos / "intel_asl_book.mkv", media / "damaged.mkv", 1 / 500, span=(0.35, 0.6))
     (media / "zero.mp4").write_bytes(b"")
     whole = make_video(d / "whole.mp4", seconds=2.0)  # moov at the end: truncation loses it
     (media / "truncated.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
@@ -80,6 +83,9 @@ def test_every_bad_input_becomes_a_row_with_a_clear_reason(hostile_run):
     assert [r["reject_reason"] for r in one_frame] == ["too_short"]
     partial = [r for r in scenes if r["path"].endswith("truncated_faststart.mp4")]
     assert partial and partial[0]["source_frames_decoded"] < 75
+    hurt = [r for r in scenes if r["path"].endswith("damaged.mkv")]
+    assert [r["kept"] for r in hurt] == [True, False] and hurt[0]["end_s"] <= 1.2
+    assert hurt[1]["reject_reason"] == "corrupt_frames" and " s" in hurt[1]["reject_detail"]
 
 
 def test_hostile_names_are_cut_and_nothing_runs_in_a_shell(hostile_run):
@@ -107,9 +113,17 @@ def test_funnel_counts_add_up_and_are_printed(hostile_run):
         assert stages[nxt]["rows_in"] == stages[prev]["kept"]
     assert stages["probe"]["rows_in"] == len(hostile_run["entries"])
     assert "too_short=" in hostile_run["stdout"] and "empty_file=1" in hostile_run["stdout"]
+    assert "corrupt_frames=1" in hostile_run["stdout"]
     assert "no_human=" in hostile_run["stdout"]  # synthetic test patterns show nobody
     assert state["config"]["probe"]["min_short_side"] == 480 and state["versions"]["pyarrow"]
     assert "NOT real" in state["notice"]
+
+
+def test_the_report_shows_the_damage_rejects(hostile_run):
+    run = hostile_run["run"]
+    run_cli("report", "--run", run.name, "--root", str(run.parent), "--no-progress")
+    html = (run / "report" / "index.html").read_text()
+    assert "corrupt_frames" in html
 
 
 def test_rerun_of_a_finished_run_does_no_work(hostile_run, tmp_path):

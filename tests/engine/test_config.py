@@ -116,7 +116,9 @@ def test_schemas_follow_the_configured_order(tmp_path):
 
 def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
     """run.json of a run made when every section was declared in one module (the offline
-    profile with two overrides): the same keys, values and fingerprint, so it resumes."""
+    profile with two overrides): the same keys, values and fingerprint, so it resumes. (Its
+    scenes and signals sections were brought up to date when the damage rule replaced
+    `max_lost_share`: a deliberate change of the manifests, so of the fingerprint too.)"""
     import json
 
     from curation.engine.config import recorded_config

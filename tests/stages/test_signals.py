@@ -118,3 +118,32 @@ def test_undecodable_audio_is_a_row_with_a_reason(signals, tmp_path):
     assert good["kept"]
     assert not gone["kept"] and gone["reject_reason"] == "decode_failed"
     assert cut_off["reject_reason"] in (None, "decode_failed")  # a prefix may still decode
+
+
+def test_a_clip_whose_sound_the_scene_pass_found_damaged_is_rejected_unless_allowed(
+    signals, videos, tmp_path
+):
+    from helpers import probed
+
+    from bench import damaged
+    from stages.scenes import ScenesConfig, ScenesStage
+
+    broken = tmp_path / "sound.mp4"
+    damaged.flip(videos / "moviepy_chaplin.mp4", broken, rate=1 / 100, kind="audio")
+    (scene,) = ScenesStage(cfg=ScenesConfig()).split_source(probed(broken))
+    assert scene["kept"] and scene["audio_damaged_s"] > 0  # the pictures are clean
+    clip = {**whole_file_clip(broken), "audio_damaged_s": scene["audio_damaged_s"]}
+    schema = schemas.CLIPS.append(pa.field("audio_damaged_s", pa.float64()))
+    signals.bind(schema)
+    try:
+        (row,) = signals.process(pa.Table.from_pylist([clip], schema=schema)).to_pylist()
+        assert (
+            row["reject_reason"] == "corrupt_audio"
+            and "could not be decoded" in row["reject_detail"]
+        )
+        signals.cfg = signals.cfg.model_copy(update={"reject_damaged_audio": False})
+        (row,) = signals.process(pa.Table.from_pylist([clip], schema=schema)).to_pylist()
+        assert row["kept"] and row["speech_s"] is not None
+    finally:
+        signals.cfg = signals.cfg.model_copy(update={"reject_damaged_audio": True})
+        signals.bind(schemas.CLIPS)
