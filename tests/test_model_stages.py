@@ -168,14 +168,22 @@ def test_offline_profile_runs_every_stage_then_instructions(
         "stage2_audio",
         "stage3_pose",
     ]
-    # ViSpeak: one item, from the arms thrown up (labelled 1.2-2.4 s), answered on time by
-    # ViSpeak-Bench's rule; nobody else waves, points, comes up or leaves.
+    # ViSpeak: one item, from the arms thrown up (labelled 1.2-2.4 s), in the gesture file,
+    # its reply after a frame of the span's second half; nobody else waves, points, comes up
+    # or leaves. The entries that register the files in ViSpeak's trainer are printed.
     out = run_cli("export", "--run", "off", "--format", "vispeak", "--set", f"run.root={tmp_path}")
-    assert "vispeak: 1 items" in out.stdout
-    (item,) = json.loads((exports / "vispeak.json").read_text())
-    assert check_item(item) == [] and item["task"] == "gesture_understanding"
-    reply = item["conversations"][1]
-    assert reply["value"] == "You raised both hands." and 1.2 - 1 <= reply["time"] <= 2.4 + 2
+    assert "vispeak: 1 items" in out.stdout and "CuratedGestureUnderstanding = {" in out.stdout
+    folder = exports / "vispeak"
+    (item,) = json.loads((folder / "gesture_understanding.json").read_text())
+    assert check_item(item) == [] and item["proactive"] is True
+    reply = item["conversations"][2]
+    assert reply["value"] == "You raised both hands." and 1.2 <= reply["time"] <= 2.4 + 2
+    assert json.loads((folder / "visual_wake_up.json").read_text()) == []
+    entries = json.loads((folder / "dataset_config.json").read_text())
+    gesture = entries["gesture_understanding"]
+    assert gesture["chat_path"] == str(folder / "gesture_understanding.json")
+    assert gesture["streaming"] and gesture["audio_proactive"]
+    assert (Path(gesture["video_folder_path"]) / item["video"]).is_file()
     events = {r["path"]: r for r in rows(tmp_path / "off", "events")}
     assert all(r["event_fps"] == 5.0 for r in events.values())
     assert all(r["events"] == [] for p, r in events.items() if "raise_both_hands" not in p)

@@ -3,7 +3,8 @@
 - `humanomni`: the instruction pairs of `make instructions` in HumanOmni's format
   (curation/instructions/exports.py), written again from the pair shards;
 - `omnihuman`: OmniHuman-1's condition-tagged clips and stage mixtures (omnihuman.py);
-- `vispeak`: ViSpeak-Instruct's streaming items from the timed events (vispeak.py).
+- `vispeak`: ViSpeak-Instruct's items from the timed events, one file per subtask, and the
+  dataset_config entries that register them in ViSpeak's trainer (vispeak.py).
 
 The writing runs in a worker of the run's runner (the driver only plans), under the run's
 lock; what it wrote and its yields are recorded in run.json under `export_formats`.
@@ -63,15 +64,23 @@ def export(config: PipelineConfig, run: RunDir, fmt: str, runner: Runner) -> str
         from curation.export.vispeak import write_vispeak
 
         with run.lock():
-            result = runner.submit(write_vispeak, run, folder, config.export.vispeak.min_confidence)
+            result = runner.submit(write_vispeak, run, folder, config.export.vispeak)
             _record(run, "vispeak", result)
+        entries = "\n".join(f"{_python_name(t)} = {e!r}" for t, e in result["entries"].items())
         return (f"vispeak: {result['items']} items from {result['clips']} clips {result['tasks']}"
-                f" -> {run.uri('exports/vispeak.json')}")  # fmt: skip
+                f" -> {run.uri('exports/vispeak')}/\n"
+                "ViSpeak's dataset_config entries (paste into vispeak/config/dataset_config.py "
+                f"and name them in its dataset_use; also in dataset_config.json):\n{entries}")  # fmt: skip
     with run.lock():
         result = runner.submit(write_omnihuman, run, folder, config.export.omnihuman)
         _record(run, "omnihuman", result)
     return (f"{format_yield(result)}\n-> {run.uri('exports/omnihuman.jsonl')}, "
             f"{run.uri('exports/omnihuman_stages.json')}")  # fmt: skip
+
+
+def _python_name(task: str) -> str:
+    """A subtask as a Python name in ViSpeak's dataset_config style: CuratedVisualWakeUp."""
+    return "Curated" + "".join(part.capitalize() for part in task.split("_"))
 
 
 def _record(run: RunDir, fmt: str, result: dict[str, Any]) -> None:

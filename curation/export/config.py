@@ -33,9 +33,17 @@ class OmniHumanConfig(Section):
 
 
 class VispeakConfig(Section):
-    """ViSpeak-Instruct's streaming items (curation/export/vispeak.py)."""
+    """ViSpeak-Instruct's items (curation/export/vispeak.py). The frame settings are those
+    ViSpeak's loader samples clips with in its stage 3 (frames per second, and the least and
+    most frames a clip gets); the items are timed against exactly those frames."""
 
     min_confidence: float = Field(0.5, ge=0, le=1, description="weaker events make no item")
+    min_span_s: float = Field(
+        2.0, gt=0, description="a triggered reply's timespan: the event widened to this"
+    )
+    frame_rate: float = Field(1.0, gt=0, description="ViSpeak's video_framerate")
+    min_frames: int = Field(8, ge=1, description="ViSpeak stage 3: 4 x minimal_image_ratio")
+    max_frames: int = Field(64, ge=1, description="ViSpeak stage 3: 16 x pooling_size^2")
 
 
 class ExportConfig(Section):
