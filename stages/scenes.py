@@ -155,6 +155,7 @@ class Analysis:
     stream: FrameStream
     damage: dmg.Damage | None = None  # located when ffmpeg logged errors
     unlocated: str | None = None  # why the damage could not be located
+    audio_unreadable: str | None = None  # why no sound at all could be decoded
 
 
 def frame_numbers(damage: dmg.Damage | None, decoded: int, fps: float, vfr: bool) -> list[int]:
@@ -221,6 +222,11 @@ class ScenesStage(Stage):
                 cuts = detector.process_frame(FrameTimecode(index, fps), frame)
                 tracker.add_cuts([c.frame_num for c in cuts])
                 tracker.push(index, frame)
+            if audio and not stream.frames:  # a sound ffmpeg cannot decode at all stops it
+                found = self.analyse({**source, "has_audio": False})
+                if found.stream.frames:
+                    found.audio_unreadable = stream.error or "the sound could not be decoded"
+                return found
             found = Analysis([], tracker, stream)
             if stream.messages and stream.frames:
                 try:
@@ -248,8 +254,17 @@ class ScenesStage(Stage):
         expected = source.get("frame_count") or (
             round(source["duration_s"] * fps) if source.get("duration_s") else None
         )
-        note = "; ".join(x for x in (decode_note(stream, expected),
-                                     damage and damage.note()) if x) or None  # fmt: skip
+        sound = found.audio_unreadable and f"sound not decodable: {found.audio_unreadable}"
+        note = "; ".join(x for x in (decode_note(stream, expected), damage and damage.note(),
+                                     sound) if x) or None  # fmt: skip
+
+        def sound_damaged(start: float, end: float) -> float | None:
+            """Seconds of [start, end) whose sound could not be decoded (None: no sound)."""
+            if not source.get("has_audio"):
+                return None
+            if found.audio_unreadable:
+                return end - start
+            return dmg.overlap(damage.audio if damage else [], start, end)
 
         def whole_source(verdict: dict[str, Any]) -> list[dict[str, Any]]:
             return [{**carried, "clip_id": clip_id(source["source_id"], 0, 0),
@@ -303,11 +318,7 @@ class ScenesStage(Stage):
                             "flicker": dyn.flicker,
                             "source_frames_decoded": n,
                             "decode_note": note,
-                            "audio_damaged_s": (
-                                dmg.overlap(damage.audio if damage else [], ps / fps, pe / fps)
-                                if source.get("has_audio")
-                                else None
-                            ),  # fmt: skip
+                            "audio_damaged_s": sound_damaged(ps / fps, pe / fps),
                             **verdict,
                         }
                     )

@@ -205,3 +205,19 @@ def test_damaged_sound_is_measured_not_judged(videos, tmp_path):
     assert sum(r["audio_damaged_s"] for r in rows) > 0.1
     clean = ScenesStage(cfg=ScenesConfig()).split_source(probed(videos / "moviepy_chaplin.mp4"))
     assert clean[0]["decode_note"] is None and clean[0]["audio_damaged_s"] == 0
+
+
+def test_a_sound_no_decoder_reads_costs_the_sound_not_the_pictures(videos, tmp_path):
+    # The real file with its sound's sample entry renamed: ffmpeg has no decoder for it, and
+    # a pass that decodes both streams fails whole; the pictures are decoded without it.
+    data = (videos / "moviepy_chaplin.mp4").read_bytes()
+    entry, esds = data.find(b"mp4a"), data.find(b"esds")
+    odd = tmp_path / "odd_sound.mp4"
+    odd.write_bytes(data[:entry] + b"xxxx" + data[entry + 4 : esds] + b"zzzz" + data[esds + 4 :])
+    source = probed(odd)
+    assert source["has_audio"]
+    (row,) = ScenesStage(cfg=ScenesConfig()).split_source(source)
+    assert row["kept"] and row["source_frames_decoded"] == 241
+    assert (
+        row["audio_damaged_s"] == row["duration_s"] and "sound not decodable" in row["decode_note"]
+    )
