@@ -21,7 +21,7 @@ the measured threshold: the new rule must keep no smeared frame at any rate, and
 clean frames as the damage leaves. Sound damage is reported apart (`audio_damaged_s` of the
 rows) and never rejects a clip here.
 
-Run: `make bench-damage` (about a minute on 2 cores).
+Run: `make bench-damage` (about 2 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -47,12 +47,13 @@ SMEARED_DB, CLEAN_DB = 20.0, 40.0
 
 
 def grey_frames(path: Path, fps: float) -> dict[int, np.ndarray]:
-    """Every frame PyAV decodes from `path`, by frame number (its time x fps), 160 px wide."""
+    """Every frame PyAV decodes from `path`, by frame number (its time from the stream's start
+    x fps), 160 px wide."""
     out: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            origin = None
+            origin = float((stream.start_time or 0) * stream.time_base)  # as probe and cut
             for packet in container.demux(stream):
                 try:
                     frames = packet.decode()
@@ -60,7 +61,6 @@ def grey_frames(path: Path, fps: float) -> dict[int, np.ndarray]:
                     continue
                 for frame in frames:
                     t = float(frame.pts * stream.time_base)
-                    origin = t if origin is None else origin
                     img = frame.to_ndarray(format="gray")
                     h = max(2, round(img.shape[0] * 160 / img.shape[1]))
                     out.setdefault(round((t - origin) * fps), cv2.resize(img, (160, h)))

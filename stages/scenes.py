@@ -172,6 +172,23 @@ def frame_numbers(damage: dmg.Damage | None, decoded: int, fps: float, vfr: bool
     return numbers
 
 
+def damaged_frames(
+    damage: dmg.Damage | None, numbers: list[int], fps: float, vfr: bool
+) -> list[tuple[int, int]]:
+    """The damaged spans as frame ranges [a, b) in the numbering of `frame_numbers`: by
+    time x fps on a constant-rate source, by the decoded frames' own times on a variable-rate
+    one (where frames are numbered by position)."""
+    if damage is None:
+        return []
+    last = numbers[-1] + 1
+    if vfr:
+        times = sorted(damage.frame_times)
+        return [(bisect.bisect_left(times, a), bisect.bisect_left(times, b))
+                for a, b in damage.video]  # fmt: skip
+    return [(round(a * fps), last if math.isinf(b) else min(round(b * fps), last))
+            for a, b in damage.video]  # fmt: skip
+
+
 @dataclass(kw_only=True)
 class ScenesStage(Stage):
     name: ClassVar[str] = "scenes"
@@ -199,6 +216,17 @@ class ScenesStage(Stage):
 
     def analyse(self, source: dict[str, Any]) -> Analysis:
         """Decode once (and, when ffmpeg logged errors, locate the damage)."""
+        with local_copy(source["path"]) as path:  # an object-store file: fetched first
+            audio = bool(source.get("has_audio"))
+            found = self.decode(source, path, audio)
+            if audio and not found.stream.frames:  # a sound no decoder reads stops ffmpeg
+                found = self.decode(source, path, False)
+                if found.stream.frames:
+                    found.audio_unreadable = "no decoder could read the sound"
+        return found
+
+    def decode(self, source: dict[str, Any], path: str, audio: bool) -> Analysis:
+        """The decode pass over a local file (the first sound stream too with `audio`)."""
         dw, dh = source["display_width"], source["display_height"]
         width = min(self.cfg.analysis_width, dw)
         height = max(2, round(width * dh / dw))
@@ -214,30 +242,23 @@ class ScenesStage(Stage):
             delay=detector.event_buffer_length + 1,
         )
         index = -1
-        audio = bool(source.get("has_audio"))
-        with local_copy(source["path"]) as path:  # an object-store file: fetched first
-            stream = FrameStream(path, width, height, self.cfg.scale_flags, self.cfg.timeout_s,
-                                 check_audio=audio)  # fmt: skip
-            for index, frame in enumerate(stream):
-                cuts = detector.process_frame(FrameTimecode(index, fps), frame)
-                tracker.add_cuts([c.frame_num for c in cuts])
-                tracker.push(index, frame)
-            if audio and not stream.frames:  # a sound ffmpeg cannot decode at all stops it
-                found = self.analyse({**source, "has_audio": False})
-                if found.stream.frames:
-                    found.audio_unreadable = stream.error or "the sound could not be decoded"
-                return found
-            found = Analysis([], tracker, stream)
-            if stream.messages and stream.frames:
-                try:
-                    found.damage = dmg.locate(path, audio=audio, timeout_s=self.cfg.timeout_s)
-                except dmg.DamageUnknown as error:
-                    found.unlocated = str(error)
-                if found.damage and len(found.damage.frame_times) != stream.frames:
-                    found.unlocated = (
-                        f"the damage was located on {len(found.damage.frame_times)} frames "
-                        f"but {stream.frames} were decoded"
-                    )
+        stream = FrameStream(path, width, height, self.cfg.scale_flags, self.cfg.timeout_s,
+                             check_audio=audio)  # fmt: skip
+        for index, frame in enumerate(stream):
+            cuts = detector.process_frame(FrameTimecode(index, fps), frame)
+            tracker.add_cuts([c.frame_num for c in cuts])
+            tracker.push(index, frame)
+        found = Analysis([], tracker, stream)
+        if stream.messages and stream.frames:
+            try:
+                found.damage = dmg.locate(path, audio=audio, timeout_s=self.cfg.timeout_s)
+            except dmg.DamageUnknown as error:
+                found.unlocated = str(error)
+            if found.damage and len(found.damage.frame_times) != stream.frames:
+                found.unlocated = (
+                    f"the damage was located on {len(found.damage.frame_times)} frames "
+                    f"but {stream.frames} were decoded"
+                )
         if index >= 0:
             tracker.add_cuts(
                 [c.frame_num for c in detector.post_process(FrameTimecode(index, fps))]
@@ -277,10 +298,7 @@ class ScenesStage(Stage):
         if found.unlocated:  # which frames are clean is unknown: none of them is kept
             return whole_source(rejected("corrupt_stream", f"{found.unlocated}: {note}"))
         numbers = frame_numbers(damage, n, fps, bool(source["vfr"]))
-        # Damaged frame ranges [a, b) by frame number (a span ends one frame past its last).
-        last = numbers[-1] + 1
-        bad = [(round(a * fps), last if math.isinf(b) else min(round(b * fps), last))
-               for a, b in (damage.video if damage else [])]  # fmt: skip
+        bad = damaged_frames(damage, numbers, fps, bool(source["vfr"]))
         bounds = [0, *(numbers[c] for c in found.cuts), numbers[-1] + 1]
         rows = []
         for s, e, scene_index in group_scenes(bounds, fps, self.cfg.min_duration_s):

@@ -9,8 +9,8 @@ frame by frame and matched against the speech's loudness over a range of audio o
 no clip is dropped for them (the exports and instructions choose by them); only a clip
 whose sound or frames cannot be decoded is rejected, and one whose sound the scene pass found
 damaged (`audio_damaged_s`, `corrupt_audio`: its speech, transcript and lip sync would be
-wrong) unless `reject_damaged_audio` is off. Seconds spent per signal are reported
-in the shard statistics (`extra.seconds`).
+wrong) when more than `max_damaged_audio_s` of it is (None: never). Seconds spent per signal
+are reported in the shard statistics (`extra.seconds`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ class SignalsConfig(Section):
     close_up_face: float = Field(
         0.3, gt=0, le=1, description="framing: a face this share of the frame height is a close-up"
     )
-    reject_damaged_audio: bool = Field(
-        True, description="reject a clip whose sound the scene pass found damaged"
+    # A damaged AAC frame is 23 ms of wrong sound, a click; a tenth of a second takes syllables.
+    max_damaged_audio_s: float | None = Field(
+        0.1, ge=0, description="more sound the scene pass found damaged: corrupt_audio"
     )
     threads: int = Field(2, ge=1, description="clips decoded at once per worker")
     batch_size: int = Field(8, ge=1)
@@ -103,7 +104,8 @@ class SignalsStage(Stage):
 
     def _read(self, clip: dict[str, Any]) -> tuple[np.ndarray, list[np.ndarray], list[float]] | str:
         """The clip's sound and its sampled frames (in a thread: ffmpeg does the work)."""
-        if self.cfg.reject_damaged_audio and (clip.get("audio_damaged_s") or 0) > 0:
+        limit = self.cfg.max_damaged_audio_s
+        if limit is not None and (clip.get("audio_damaged_s") or 0) > limit:
             return "damaged"  # nothing to decode: rejected below
         try:
             audio = clip_audio(clip)
@@ -197,7 +199,7 @@ class SignalsStage(Stage):
                 rows.append({**clip, "signal_models": self.model_names, **rejected(
                     "corrupt_audio",
                     f"{clip['audio_damaged_s']:.2f} s of its sound could not be decoded "
-                    "(see decode_note); signals.reject_damaged_audio is on",
+                    f"(see decode_note), > signals.max_damaged_audio_s {self.cfg.max_damaged_audio_s}",
                 )})  # fmt: skip
                 continue
             if isinstance(read, str):

@@ -56,6 +56,12 @@ _TEXTS: list[tuple[re.Pattern[str], int]] = [
      errno.ECONNREFUSED),
     (re.compile(r"server (is )?unavailable|service unavailable|SlowDown", re.I), errno.ECONNRESET),
 ]  # fmt: skip
+# ffmpeg's lines about a decoder's error (5.x words them the first way, later versions the
+# others), anchored at the line's start so that no file name can match.
+_DECODING = re.compile(
+    r"^\s*(\[[^\]]+ @ 0x[0-9a-f]+\] )?(Error while decoding stream #|"
+    r"Error submitting packet to decoder|Decoding error)", re.I,
+)  # fmt: skip
 
 
 class MachineFault(Exception):
@@ -104,6 +110,9 @@ def fault_in_text(text: str | bytes | None) -> MachineFault | None:
     if not text:
         return None
     message = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    # A decoder's complaint is about the data, whatever errno text it borrows (AAC's catch-all
+    # error prints as "Operation not permitted"); reading and writing errors name no decoder.
+    message = "\n".join(ln for ln in message.splitlines() if not _DECODING.search(ln))
     for pattern, code in _TEXTS:
         if pattern.search(message):
             return MachineFault.of_errno(code, _last_line(message))

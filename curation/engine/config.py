@@ -10,8 +10,10 @@ the sections here that belong to the run itself (run, runner, sources, export). 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +29,8 @@ from curation.core.config import (  # noqa: F401  (ConfigError, parse_override: 
 )
 from curation.export.config import ExportConfig
 from stages import registry
+
+log = logging.getLogger(__name__)
 
 
 class RunnerConfig(Section):
@@ -173,13 +177,30 @@ def config_model() -> type[PipelineConfig]:
     return _models[registry.version]
 
 
+# Settings that are gone, and what replaced them. A run recorded with one still loads (browse,
+# report, export read it; a resume then names the change); a profile that sets one fails.
+REMOVED: dict[tuple[str, str], str] = {
+    ("scenes", "max_lost_share"): "frames are judged by located damage now (scenes.damaged_clips)",
+}
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PipelineConfig:
     """Load a profile (or the defaults when `path` is None) and apply `--set` overrides."""
-    return load_yaml_model(config_model(), path, overrides)
+    try:
+        return load_yaml_model(config_model(), path, overrides)
+    except ConfigError as error:
+        for (section, key), why in REMOVED.items():
+            if f"{section}.{key}: unknown key" in str(error):
+                raise ConfigError(f"{error}\n  ({section}.{key} was removed: {why})") from None
+        raise
 
 
 def recorded_config(state: dict[str, Any], overrides: list[str] | None = None) -> PipelineConfig:
     """The config a run recorded in its run.json, plus `--set` overrides."""
-    return load_data_model(config_model(), state["config"], overrides, "the run's recorded config")
+    data = copy.deepcopy(state["config"])
+    for (section, key), why in REMOVED.items():
+        if isinstance(data.get(section), dict) and data[section].pop(key, None) is not None:
+            log.warning("the run recorded %s.%s, which was removed: %s", section, key, why)
+    return load_data_model(config_model(), data, overrides, "the run's recorded config")

@@ -107,25 +107,32 @@ def positive_frames(times: list[float], span: list[float]) -> list[float]:
 def trigger_window(
     start: float, end: float, duration: float, times: list[float], min_span_s: float
 ) -> tuple[list[float], float] | None:
-    """The reply's `timespan` and `time` for an event over [start, end] (None when no sampled
-    frame can fall in the span's second half)."""
-    s, e = max(0.0, start), min(end, duration)
+    """The reply's `timespan` and `time` for an event over [start, end] in a clip of
+    `duration` s: the reply follows the first frame of the span's second half that is shown
+    at or after the event's start (a reply never comes before what it reacts to). None when
+    the clip has no such frame."""
+    limit = _down(duration)
+    s, e = max(0.0, start), min(end, limit)
     if e - s < min_span_s:
-        e = min(duration, s + min_span_s)
+        e = min(limit, s + min_span_s)
         s = max(0.0, e - min_span_s)
-    span = [_down(s), _up(e)]
-    if not positive_frames(times, span):
-        later = [t for t in times if t > span[1]]
+    span = [_down(s), min(_up(e), limit)]
+
+    def first() -> float | None:
+        return next((t for t in positive_frames(times, span) if t >= start - 1e-9), None)
+
+    while (at := first()) is None:
+        later = [t for t in times if span[1] < t <= limit]
         if not later:
             return None
-        span[1] = _up(later[0])
-    return span, _up(positive_frames(times, span)[0])
+        span[1] = min(_up(later[0]), limit)
+    return span, min(_up(at), limit)
 
 
 def items_for(clip: dict[str, Any], cfg: VispeakConfig, video: str) -> list[dict[str, Any]]:
     """The clip's ViSpeak items, one per event the evidence supports; `video` is its path
     as the items name it (relative to the registered video folder)."""
-    duration = float(clip["end_s"]) - float(clip["start_s"])
+    duration = _down(float(clip["end_s"]) - float(clip["start_s"]))
     fps = float(clip.get("fps") or 25.0)
     frames = int(clip.get("end_frame", 0) - clip.get("start_frame", 0)) or round(duration * fps)
     times = sample_times(frames, fps, cfg)
@@ -145,8 +152,9 @@ def items_for(clip: dict[str, Any], cfg: VispeakConfig, video: str) -> list[dict
             continue
         out.append({"id": f"{clip['clip_id']}-{k}", "video": video, "task": task,
                     "proactive": task != "visual_reference", "use_audio": False,
-                    "duration_s": round(duration, 3), "fps": fps, "n_frames": frames,
-                    "person": event["person"], "conversations": turns})  # fmt: skip
+                    "duration_s": duration, "fps": fps, "n_frames": frames,
+                    "person": event["person"], "conversations": turns,
+                    "event_s": [round(event["start_s"], 3), round(event["end_s"], 3)]})  # fmt: skip
     return out
 
 
@@ -162,7 +170,8 @@ def conversation(
 ) -> list[dict[str, Any]] | None:
     """The turns of one event's item, or None when the clip leaves no room for them."""
     if task == "visual_reference":  # asked once the pointing is shown, answered at once
-        asked = _up(min(max(event["end_s"], event["start_s"]), duration - ANSWER_DELAY_S))
+        asked = min(_up(max(event["end_s"], event["start_s"])),
+                    _down(duration - ANSWER_DELAY_S))  # fmt: skip
         return [{"from": "human", "value": ask, "time": asked},
                 {"from": "gpt", "value": reply, "time": _up(asked + ANSWER_DELAY_S)}]  # fmt: skip
     window = trigger_window(event["start_s"], event["end_s"], duration, times, cfg.min_span_s)
@@ -217,6 +226,9 @@ def check_item(item: Any, cfg: VispeakConfig | None = None) -> list[str]:
                 problems.append(f"turn {i}: an untriggered reply must answer a user's turn")
             continue
         triggered += 1
+        event = item.get("event_s")
+        if event and t < event[0] - 1e-9:
+            problems.append(f"turn {i}: the reply comes before its event starts")
         if len(span) != 2 or not 0 <= span[0] <= span[1] <= duration:
             problems.append(f"turn {i}: timespan must be an ordered interval in the clip")
         elif not max(0.0, span[0]) <= t <= span[1] + ON_TIME_AFTER:

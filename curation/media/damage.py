@@ -14,9 +14,9 @@ error, asks this module: the streams are decoded once more, packet by packet in 
   (they are predicted from it), and so are the leading pictures after that keyframe that are
   shown before it (an open GOP's B-frames may still point back);
 - a span is the display time of its damaged packets, first to last plus one frame;
-- frames missing between those decoded (more than 1.5 frame durations between neighbours:
-  packets the demuxer dropped, as at the end of a truncated file) are damaged as well. (A
-  variable-rate source's long frames count too; only files that logged errors are asked.)
+- frames missing between those decoded (a neighbour more than 1.5 times a frame's own
+  duration later: packets the demuxer or decoder dropped), and before the first one decoded
+  (times count from the video stream's start, as the probe and the cut do), are damaged too.
 
 Audio packets that fail to decode are spans of their own: sound damage is reported apart, as
 a clip whose pictures are clean may still be used without its sound.
@@ -30,14 +30,17 @@ error text.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from curation.core import faults
+from curation.media.ffmpeg import media_input
 
 
 class DamageUnknown(RuntimeError):
@@ -137,27 +140,29 @@ def scan(path: str, audio: bool = True) -> dict[str, Any]:
     """Decode `path` packet by packet (in this process) and return what `Damage` holds."""
     import av  # only here: the child imports it, the caller never does
 
-    container = av.open(path)
+    container = av.open(media_input(path))
     video = container.streams.video[0]
     video.thread_count = 1  # one thread: an error surfaces with the packet that caused it
     sound = container.streams.audio[0] if audio and container.streams.audio else None
     streams = [video] + ([sound] if sound is not None else [])
     v_base = float(video.time_base)
     frame_s = 1.0 / float(video.average_rate or video.guessed_rate or 25)
+    # Times count from the stream's start, as the probe's video_start_s and the cut do: a
+    # first GOP lost is damage at 0 s, not a shift of everything after it.
+    origin = video.start_time * v_base if video.start_time is not None else None
     packets: list[list[Any]] = []  # [pts, key, bad] per video packet, decode order
     by_pts: dict[int, int] = {}
     times: list[float] = []
+    lengths: dict[float, float] = {}  # a frame's own duration, by its time
     audio_spans: list[tuple[float, float]] = []
     bad_audio = 0
     ended = None
-    origin: float | None = None  # the first video frame's time: 0 for the scene pass
 
     def take(frames: list[Any]) -> None:
-        nonlocal origin
         for frame in frames:
             t = (frame.pts if frame.pts is not None else 0) * v_base
-            origin = t if origin is None else origin
             times.append(t)
+            lengths[t] = (getattr(frame, "duration", 0) or 0) * v_base or frame_s
             if frame.is_corrupt and frame.pts in by_pts:
                 packets[by_pts[frame.pts]][2] = True
 
@@ -169,34 +174,34 @@ def scan(path: str, audio: bool = True) -> dict[str, Any]:
                 pts = packet.pts if packet.pts is not None else packet.dts
                 by_pts[pts] = len(packets)
                 packets.append([(pts or 0) * v_base, bool(packet.is_keyframe), False])
+                # A decoder's error is about the data, never the machine (AAC's catch-all
+                # error reads "Operation not permitted"): the packet is bad.
                 try:
                     take(video.codec_context.decode(packet))
-                except av.error.FFmpegError as error:
-                    if isinstance(error, OSError) and faults.fault_of(error) is not None:
-                        raise
+                except av.error.FFmpegError:
                     packets[-1][2] = True
             elif sound is not None and packet.pts is not None:
                 try:
                     sound.codec_context.decode(packet)
-                except av.error.FFmpegError as error:
-                    if isinstance(error, OSError) and faults.fault_of(error) is not None:
-                        raise
+                except av.error.FFmpegError:
                     start = packet.pts * float(packet.time_base)
                     length = (packet.duration or 0) * float(packet.time_base) or 0.05
                     audio_spans.append((start, start + length))
                     bad_audio += 1
-    except av.error.FFmpegError as error:  # the container itself broke off
+    except av.error.FFmpegError as error:  # reading the file broke off: the disk, or the file
         if isinstance(error, OSError) and faults.fault_of(error) is not None:
             raise
         ended = str(error)[:200]
     with contextlib.suppress(av.error.FFmpegError):  # flushing a decoder left broken
         take(video.codec_context.decode(None))
     container.close()
-    base = origin or 0.0
-    spans = video_spans([(p[0] - base, p[1], p[2]) for p in packets], frame_s)
     shown = sorted(times)
-    gaps = [(a - base + frame_s, b - base) for a, b in itertools.pairwise(shown)
-            if b - a > 1.5 * frame_s]  # fmt: skip
+    base = origin if origin is not None else (shown[0] if shown else 0.0)
+    spans = video_spans([(p[0] - base, p[1], p[2]) for p in packets], frame_s)
+    gaps = [(a - base + lengths[a], b - base) for a, b in itertools.pairwise(shown)
+            if b - a > 1.5 * lengths[a]]  # fmt: skip
+    if shown and shown[0] - base > 1.5 * frame_s:  # the first frames never came out
+        gaps.insert(0, (0.0, shown[0] - base))
     spans = merge([*spans, *gaps])
     if ended and packets:  # whatever the file still held past the break is lost
         last = max(p[0] for p in packets) - base
@@ -207,7 +212,7 @@ def scan(path: str, audio: bool = True) -> dict[str, Any]:
         "audio": [(a - base, b - base) for a, b in merge(audio_spans, gap=0.1)],
         "bad_video_packets": sum(1 for p in packets if p[2]),
         "bad_audio_packets": bad_audio,
-        "lost_frames": sum(round((b - a) / frame_s) for a, b in gaps),
+        "lost_frames": sum(max(1, round((b - a) / frame_s)) for a, b in gaps),
         "ended_early": ended,
     }
 
@@ -225,6 +230,10 @@ def locate(path: str, *, audio: bool = True, timeout_s: float = 3600.0) -> Damag
     except subprocess.TimeoutExpired as error:
         raise DamageUnknown(f"locating the damage timed out after {timeout_s:.0f} s") from error
     faults.check(done.stderr, path)
+    if done.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer, most likely
+        raise faults.MachineFault.of_errno(
+            errno.ENOMEM, f"locating the damage in {path}: the child was killed", path=path
+        )
     if done.returncode != 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         raise DamageUnknown(f"locating the damage failed (exit {done.returncode}): {tail[0]}")

@@ -117,8 +117,9 @@ def test_schemas_follow_the_configured_order(tmp_path):
 def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
     """run.json of a run made when every section was declared in one module (the offline
     profile with two overrides): the same keys, values and fingerprint, so it resumes. (Its
-    scenes and signals sections were brought up to date when the damage rule replaced
-    `max_lost_share`: a deliberate change of the manifests, so of the fingerprint too.)"""
+    scenes, signals and export.vispeak sections were brought up to date when the damage rule
+    replaced `max_lost_share` and the ViSpeak export learned its loader's frame settings: a
+    deliberate change of what a run writes, so of the fingerprint too.)"""
     import json
 
     from curation.engine.config import recorded_config
@@ -128,3 +129,18 @@ def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
     assert config.model_dump(mode="json") == state["config"]
     assert config.fingerprint() == state["config_fingerprint"]
     assert config.scenes.min_duration_s == 1.5 and config.boxes.frames == 5
+
+
+def test_a_removed_setting_is_dropped_from_a_recorded_run_and_named_in_a_profile(tmp_path, caplog):
+    import json
+
+    from curation.engine.config import recorded_config
+
+    state = json.loads((Path(__file__).parent / "recorded_config.json").read_text())
+    state["config"]["scenes"]["max_lost_share"] = 0.02  # as runs before the damage rule have it
+    config = recorded_config(state)
+    assert config.scenes.damaged_clips == "trim" and "max_lost_share" in caplog.text
+    profile = tmp_path / "old.yaml"
+    profile.write_text("scenes:\n  max_lost_share: 0.05\n")
+    with pytest.raises(ConfigError, match="max_lost_share was removed: .*damaged_clips"):
+        load_config(profile)

@@ -64,7 +64,9 @@ def test_every_triggered_reply_follows_a_positive_frame_inside_its_span(seconds)
             assert end - start >= CFG.min_span_s - 1e-9 or (start == 0 and end >= seconds - 1e-3)
             positive = positive_frames(times, turn["timespan"])
             assert positive, turn  # the informative head gets at least one positive frame
-            assert placed_after(times, turn["time"]) == positive[0]
+            # The reply follows the first positive frame shown once the event has begun.
+            reacting = [t for t in positive if t >= item["event_s"][0]]
+            assert placed_after(times, turn["time"]) == reacting[0]
             assert max(0.0, start) <= turn["time"] <= end + 2.0  # ViSpeak-Bench's rule
 
 
@@ -138,3 +140,28 @@ def test_the_answer_says_which_hands():
                                event("raise_hand", 5.0, 6.0, hands="both")), CFG, "c.mp4")  # fmt: skip
     assert one["conversations"][2]["value"] == "You raised your hand."
     assert both["conversations"][2]["value"] == "You raised both hands."
+
+
+def test_any_clip_and_event_gives_a_well_formed_item_or_none():
+    """Clips of any length at common rates (29.97 fps: lengths that are no whole number of
+    milliseconds), events anywhere, even in the last frames: every item passes the check,
+    so one event can never stop an export."""
+    import random
+
+    rng = random.Random(7)
+    made = 0
+    for _ in range(400):
+        fps = rng.choice([23.976, 25.0, 29.97, 30.0, 60.0])
+        frames = rng.randint(30, 40 * 30)
+        seconds = frames / fps
+        start = rng.uniform(0, seconds)
+        end = min(seconds, start + rng.uniform(0.04, 3.0))
+        kind = rng.choice(sorted({"approach", "wave", "raise_hand", "stop", "leave", "point"}))
+        c = {**clip(event(kind, start, end)), "fps": fps, "end_frame": 250 + frames,
+             "end_s": 10.0 + seconds}  # fmt: skip
+        for item in items_for(c, CFG, "c.mp4"):
+            made += 1
+            assert check_item(item) == [], (fps, frames, kind, start, end, item)
+            last = item["conversations"][-1]
+            assert last["time"] >= start - 1e-9 or kind == "point"
+    assert made > 300

@@ -131,7 +131,7 @@ def test_a_clip_whose_sound_the_scene_pass_found_damaged_is_rejected_unless_allo
     broken = tmp_path / "sound.mp4"
     damaged.flip(videos / "moviepy_chaplin.mp4", broken, rate=1 / 100, kind="audio")
     (scene,) = ScenesStage(cfg=ScenesConfig()).split_source(probed(broken))
-    assert scene["kept"] and scene["audio_damaged_s"] > 0  # the pictures are clean
+    assert scene["kept"] and scene["audio_damaged_s"] > 0.1  # the pictures are clean
     clip = {**whole_file_clip(broken), "audio_damaged_s": scene["audio_damaged_s"]}
     schema = schemas.CLIPS.append(pa.field("audio_damaged_s", pa.float64()))
     signals.bind(schema)
@@ -141,9 +141,9 @@ def test_a_clip_whose_sound_the_scene_pass_found_damaged_is_rejected_unless_allo
             row["reject_reason"] == "corrupt_audio"
             and "could not be decoded" in row["reject_detail"]
         )
-        signals.cfg = signals.cfg.model_copy(update={"reject_damaged_audio": False})
+        signals.cfg = signals.cfg.model_copy(update={"max_damaged_audio_s": None})
         (row,) = signals.process(pa.Table.from_pylist([clip], schema=schema)).to_pylist()
         assert row["kept"] and row["speech_s"] is not None
     finally:
-        signals.cfg = signals.cfg.model_copy(update={"reject_damaged_audio": True})
+        signals.cfg = signals.cfg.model_copy(update={"max_damaged_audio_s": 0.1})
         signals.bind(schemas.CLIPS)
