@@ -33,6 +33,7 @@ from stages.model_stage import MODEL, PREPARE, ModelCall, ModelStage, Outcome, c
 PAIRS = pa.schema(
     [
         pa.field("clip_id", pa.string(), nullable=False),
+        pa.field("source_id", pa.string()),  # the validation split goes by source
         pa.field("branch", pa.string(), nullable=False),
         pa.field("turn", pa.int32()),
         pa.field("question", pa.string()),
@@ -69,6 +70,10 @@ class InstructionsConfig(Section):
     speech_max_offset_s: float = Field(
         0.2, ge=0, description="speech pairs: largest audio offset (lip_sync_offset_s)"
     )
+    val_share: float = Field(
+        0.02, ge=0, lt=1,
+        description="share of sources held out for validation (exports/val/), whole sources",
+    )  # fmt: skip
     llm_questions: int = Field(
         1, ge=0, le=8, description="open questions an LLM writes per clip and branch (0: none)"
     )
@@ -103,7 +108,7 @@ class InstructionsStage(ModelStage):
     schema: ClassVar[pa.Schema] = PAIRS
     reads: ClassVar[tuple[str, ...]] = ("clip_id", "fields")
     also_reads: ClassVar[tuple[str, ...]] = (
-        "consensus", "clip_path", "has_audio", "frames_sampled", "frames_with_face",
+        "source_id", "consensus", "clip_path", "has_audio", "frames_sampled", "frames_with_face",
         "frames_with_person", "boxes", "transcript", "lip_sync", "lip_sync_offset_s",
     )  # fmt: skip
     # Branches whose pairs come from the clip's signals, with no LLM questions.
@@ -231,7 +236,8 @@ class InstructionsStage(ModelStage):
                 kinds[pair.kind] += 1
                 if pair.kind == "closed":
                     letters[pair.answer[1]] += 1
-                rows.append({**pair.row(), "clip_id": cid, "branch": self.branch, "turn": turn,
+                rows.append({**pair.row(), "clip_id": cid, "source_id": clip.get("source_id"),
+                             "branch": self.branch, "turn": turn,
                              "video": clip.get("clip_path"), "face_track": track,
                              "has_audio": bool(clip.get("has_audio"))})  # fmt: skip
         extra = {"eligible_clips": len(chosen), "kinds": dict(kinds),

@@ -12,6 +12,7 @@ counted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from itertools import groupby
 from typing import Any
@@ -22,6 +23,7 @@ from curation.engine.shard_task import Step
 from curation.engine.totals import StageTotals, Totals
 from curation.instructions.exports import JsonListWriter, audio_text_sample, sample
 from curation.instructions.generate import BRANCHES
+from curation.instructions.split import val_sources
 from curation.rundir import RunDir
 from stages import registry
 from stages.instructions import InstructionsStage
@@ -37,6 +39,7 @@ PAPER = {
     "speech": {"pairs": 20_000},
 }
 SOURCE_FOLDER = registry.folders()["structure"]
+SPLITS = {"train": "", "val": "val/"}  # where each split's exports go, under exports/
 
 
 class InstructionsError(RuntimeError):
@@ -87,20 +90,43 @@ def branch_stats(branch: str, t: StageTotals) -> dict[str, Any]:
     }
 
 
-def write_exports(run: RunDir) -> dict[str, Any]:
-    """exports/<branch>.json for every built branch and exports/mixed.json, streamed."""
-    counts: dict[str, int] = {}
+def clip_sources(run: RunDir) -> dict[str, str]:
+    """clip_id -> source_id of the run's kept clips (the structured folder)."""
+    out: dict[str, str] = {}
+    for unit in sorted(run.units(SOURCE_FOLDER)):
+        table = run.read_unit(SOURCE_FOLDER, unit, ["clip_id", "source_id", "kept"])
+        out.update((r["clip_id"], r["source_id"]) for r in table.to_pylist() if r["kept"])
+    return out
+
+
+def run_sources(run: RunDir) -> dict[str, str]:
+    """{source_id: path} of the run's kept clips."""
+    return {r["source_id"]: r["path"] for unit in sorted(run.units(SOURCE_FOLDER))
+            for r in run.read_unit(SOURCE_FOLDER, unit, ["source_id", "path", "kept"]).to_pylist()
+            if r["kept"]}  # fmt: skip
+
+
+def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
+    """exports/<branch>.json for every built branch, exports/mixed.json and the ASR records,
+    streamed; the clips of the held-out sources (curation/instructions/split.py) go to the
+    same files under exports/val/ instead."""
+    branches = [b for b in BRANCHES if run.units(f"instructions/{b}")]
+    every = run_sources(run)
+    held = val_sources(every, val_share)
+    older: dict[str, str] | None = None  # for pair shards written before pairs named a source
+    counts: dict[str, dict[str, int]] = {"train": {}, "val": {}}
     virtual = 0
-    with run.storage.open_output("exports/mixed.json") as mixed_fh:
-        mixed = JsonListWriter(mixed_fh, "mixed.json")
-        for branch in BRANCHES:
+    with contextlib.ExitStack() as stack:
+        mixed = {split: JsonListWriter(stack.enter_context(run.storage.open_output(
+            f"exports/{prefix}mixed.json")), f"{prefix}mixed.json")
+            for split, prefix in SPLITS.items()}  # fmt: skip
+        for branch in branches:
             folder = f"instructions/{branch}"
-            units = sorted(run.units(folder))
-            if not units:
-                continue
-            with run.storage.open_output(f"exports/{branch}.json") as fh:
-                out = JsonListWriter(fh, f"{branch}.json")
-                for unit in units:
+            with contextlib.ExitStack() as files:
+                out = {split: JsonListWriter(files.enter_context(run.storage.open_output(
+                    f"exports/{prefix}{branch}.json")), f"{prefix}{branch}.json")
+                    for split, prefix in SPLITS.items()}  # fmt: skip
+                for unit in sorted(run.units(folder)):
                     rows = sorted(run.read_unit(folder, unit).to_pylist(),
                                   key=lambda r: (r["clip_id"], r["turn"]))  # fmt: skip
                     for clip_id, group in groupby(rows, key=lambda r: r["clip_id"]):
@@ -112,30 +138,52 @@ def write_exports(run: RunDir) -> dict[str, Any]:
                                       pairs[0]["has_audio"], branch,
                                       [(p["question"], p["answer"]) for p in pairs],
                                       pairs[0].get("face_track"))  # fmt: skip
-                        out.add(item)
-                        mixed.add(item)
-                out.close()
-            counts[branch] = out.count
-        mixed.close()
+                        source = pairs[0].get("source_id")
+                        if source is None:
+                            older = clip_sources(run) if older is None else older
+                            source = older.get(clip_id, clip_id)
+                        split = "val" if source in held else "train"
+                        out[split].add(item)
+                        mixed[split].add(item)
+                for split, writer in out.items():
+                    writer.close()
+                    counts[split][branch] = writer.count
+        for writer in mixed.values():
+            writer.close()
+    audio = write_audio_text(run, held)
     return {
-        "samples": counts,
-        "mixed": mixed.count,
-        "audio_text": write_audio_text(run),
+        "samples": counts["train"],
+        "mixed": mixed["train"].count,
+        "audio_text": audio["train"],
+        "val": {
+            "sources": len(held),
+            "of_sources": len(every),
+            "samples": counts["val"],
+            "mixed": mixed["val"].count,
+            "audio_text": audio["val"],
+        },  # fmt: skip
         "virtual_clips_left_out": virtual,
     }
 
 
-def write_audio_text(run: RunDir) -> int:
-    """exports/audio_text.json: kept clips with a file and a transcript → ASR records."""
-    columns = ["clip_id", "clip_path", "kept", "transcript"]
-    with run.storage.open_output("exports/audio_text.json") as fh:
-        out = JsonListWriter(fh, "audio_text.json")
+def write_audio_text(run: RunDir, held: set[str]) -> dict[str, int]:
+    """exports/audio_text.json (and exports/val/audio_text.json for the held-out sources):
+    kept clips with a file and a transcript → ASR records."""
+    columns = ["clip_id", "source_id", "clip_path", "kept", "transcript"]
+    with contextlib.ExitStack() as stack:
+        out = {split: JsonListWriter(stack.enter_context(run.storage.open_output(
+            f"exports/{prefix}audio_text.json")), f"{prefix}audio_text.json")
+            for split, prefix in SPLITS.items()}  # fmt: skip
         for unit in sorted(run.units(SOURCE_FOLDER)):
             for row in run.read_unit(SOURCE_FOLDER, unit, columns).to_pylist():
                 if row["kept"] and row["clip_path"] and (row["transcript"] or "").strip():
-                    out.add(audio_text_sample(row["clip_id"], row["clip_path"], row["transcript"]))
-        out.close()
-    return out.count
+                    split = "val" if row["source_id"] in held else "train"
+                    out[split].add(
+                        audio_text_sample(row["clip_id"], row["clip_path"], row["transcript"])
+                    )
+        for writer in out.values():
+            writer.close()
+    return {split: writer.count for split, writer in out.items()}
 
 
 def build_instructions(
@@ -153,7 +201,7 @@ def build_instructions(
             b: branch_stats(b, totals.get(s.stage.name))
             for b, s in zip(branches, steps, strict=True)
         }
-        exported = runner.submit(write_exports, run)
+        exported = runner.submit(write_exports, run, config.instructions.val_share)
         state = run.read_run_json() or {}
         state.setdefault("instructions", {}).update(stats)
         state["exports"] = exported
@@ -184,4 +232,7 @@ def format_stats(result: dict[str, Any]) -> str:
     e = result["exports"]
     lines.append(f"exports: {e['samples']} mixed={e['mixed']} audio_text={e['audio_text']} "
                  f"(virtual clips left out: {e['virtual_clips_left_out']})")  # fmt: skip
+    v = e["val"]
+    lines.append(f"validation (exports/val/, {v['sources']} of {v['of_sources']} sources held "
+                 f"out): {v['samples']} mixed={v['mixed']} audio_text={v['audio_text']}")  # fmt: skip
     return "\n".join(lines)

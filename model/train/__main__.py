@@ -32,6 +32,10 @@ def missing_inputs(configs: list[TrainConfig]) -> list[str]:
         for path in cfg.data.train:
             if not Path(path).exists():
                 problems.append(f"{cfg.name}: data.train {path} not found (run {cfg.run!r})")
+        for path in cfg.data.val:
+            if not Path(path).exists():
+                problems.append(f"{cfg.name}: data.val {path} not found (run {cfg.run!r}; "
+                                "`make instructions` writes exports/val/)")  # fmt: skip
         needed = [init.checkpoint for init in cfg.init_from]
         needed += [cfg.model.base] if cfg.model.base is not None else []
         for checkpoint in needed:

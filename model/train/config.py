@@ -5,8 +5,8 @@ rate and steps, and which parts to load from earlier stages' checkpoints by name
 and bad values fail before any work, naming the field (`optim.lr: ...`).
 
 `{run}` (the curation run trained on, `run`) and `{name}` (the stage's name) in `data.train`,
-`output_dir`, `init_from` checkpoints and `model.base` are replaced when the config is
-validated, so a stage's outputs live under its run (`runs/<run>/<stage>/` by default) and the
+`data.val`, `output_dir`, `init_from` checkpoints and `model.base` are replaced when the config
+is validated, so a stage's outputs live under its run (`runs/<run>/<stage>/` by default) and the
 config recorded with a checkpoint names the files it really read.
 """
 
@@ -69,6 +69,10 @@ class DataSection(Section):
     # Exported HumanOmni JSON/JSONL, instruction Parquet folders, or audio-text JSON/Parquet.
     # `{run}` in a path is replaced by the --run argument (data_manifests/<run>/...).
     train: list[str] = Field(min_length=1)
+    # Held-out samples (`make instructions` writes them under exports/val/): the validation
+    # loss every `eval_every` steps and at the end, on the first `val_max_samples` of them.
+    val: list[str] = []
+    val_max_samples: int = Field(256, ge=1)
     media_root: str | None = None
     default_audio_instruction: str = "Describe the audio."
     # Stage 3: a copy without audio of this fraction of clips that have audio (1.0: every one).
@@ -135,8 +139,9 @@ def _resolve(data: dict[str, Any]) -> dict[str, Any]:
 
     data = dict(data)
     data["output_dir"] = sub(data.get("output_dir", DEFAULT_OUTPUT_DIR))
-    if isinstance(data.get("data"), dict) and isinstance(data["data"].get("train"), list):
-        data["data"] = {**data["data"], "train": [sub(p) for p in data["data"]["train"]]}
+    for key in ("train", "val"):
+        if isinstance(data.get("data"), dict) and isinstance(data["data"].get(key), list):
+            data["data"] = {**data["data"], key: [sub(p) for p in data["data"][key]]}
     if isinstance(data.get("init_from"), list):
         data["init_from"] = [
             {**i, "checkpoint": sub(i.get("checkpoint"))} if isinstance(i, dict) else i
@@ -162,6 +167,7 @@ class TrainConfig(Section):
     output_dir: str = DEFAULT_OUTPUT_DIR
     save_every: int = Field(0, ge=0, description="steps between checkpoints; 0: only at the end")
     log_every: int = Field(1, ge=1)
+    eval_every: int = Field(0, ge=0, description="steps between validation passes; 0: at the end")
     tensorboard: bool = True
     seed: int = 0
     distributed: DistributedSection = DistributedSection()

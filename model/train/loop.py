@@ -25,6 +25,7 @@ from model.train.fingerprint import check_resumable, fingerprint
 from model.train.metrics import MetricsLogger, gate_stats
 from model.train.optim import build_optimizer, build_scheduler
 from model.train.prepare import omni_config_for, prepare_model, prepare_sharded, saved_parts
+from model.train.validate import MODEL_KEYS, Validator, blank_batch, to_device
 
 __all__ = ["TrainResult", "omni_config_for", "prepare_model", "train"]
 
@@ -32,6 +33,7 @@ __all__ = ["TrainResult", "omni_config_for", "prepare_model", "train"]
 @dataclass
 class TrainResult:
     losses: list[float] = field(default_factory=list)  # one per step run by this call
+    val_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) by this call
     first_step: int = 0
     checkpoint: Path | None = None
     skipped: dict[str, int] = field(default_factory=dict)
@@ -47,30 +49,6 @@ def _precision(cfg: TrainConfig, dist: Dist) -> contextlib.AbstractContextManage
     if not _bf16(cfg, dist):
         return contextlib.nullcontext()
     return torch.autocast(device_type=dist.device.type, dtype=torch.bfloat16)
-
-
-def _to(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-_MODEL_KEYS = (
-    "input_ids",
-    "attention_mask",
-    "labels",
-    "pixel_values",
-    "face_pixel_values",
-    "audio_features",
-    "gate_input_ids",
-    "gate_attention_mask",
-)
-
-
-def _blank_batch(pad_id: int) -> dict:
-    """One padding token, nothing supervised: a worker whose micro-batch was all skipped
-    samples still runs a forward and backward (loss 0), so it joins every collective of
-    DDP/FSDP and no other worker waits for it forever; the optimizer step still happens."""
-    ids = torch.tensor([[pad_id]])
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids * 0 - 100}
 
 
 def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) -> TrainResult:
@@ -119,6 +97,11 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
             print(f"resuming {cfg.name} from {resume_from} (step {state['step']})", flush=True)
 
     logger = MetricsLogger(out_dir, dist.is_main, cfg.tensorboard)
+    validator = Validator(cfg, processor, dist) if cfg.data.val else None
+    if validator is not None and dist.is_main:
+        said = (f"{validator.samples} validation samples" if validator.samples else
+                "no validation samples in data.val (no source held out): no validation loss")  # fmt: skip
+        print(f"{cfg.name}: {said}", flush=True)
     result = TrainResult(first_step=start)
     batches = iter(loader)
     last = min(steps, stop_at) if stop_at is not None else steps
@@ -141,12 +124,12 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
             with engine.no_sync() if defer else contextlib.nullcontext():
                 blank = batch["empty"]
                 if blank:
-                    batch = _blank_batch(processor.pad_id)
-                inputs = {k: batch[k] for k in _MODEL_KEYS if batch.get(k) is not None}
+                    batch = blank_batch(processor.pad_id)
+                inputs = {k: batch[k] for k in MODEL_KEYS if batch.get(k) is not None}
                 # A blank batch runs every branch, so every trainable part gets a (zero) grad.
                 model.run_every_branch = blank or every_branch
                 with _precision(cfg, dist):
-                    out = engine(**_to(inputs, dist.device))
+                    out = engine(**to_device(inputs, dist.device))
                 (out.loss_sum * (dist.world_size / max(global_targets, 1.0))).backward()
             loss_sum += float(out.loss_sum.detach())
             tokens += out.input_tokens
@@ -169,6 +152,15 @@ def train(cfg: TrainConfig, *, resume: bool = True, stop_at: int | None = None) 
             metrics |= {"tokens_per_s": tokens_total / elapsed, **gate_stats(weights)}
             metrics |= {"skipped": sum(state["skipped"].values())}
             logger.log(step + 1, metrics)
+        if (
+            validator is not None
+            and validator.samples
+            and (step + 1 == last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0))
+        ):
+            scores = validator(model, lambda: _precision(cfg, dist), every_branch)
+            result.val_losses.append((step + 1, scores["val_loss"]))
+            state.setdefault("val", []).append({"step": step + 1, **scores})
+            logger.log(step + 1, scores)
         if step + 1 == last or (cfg.save_every and (step + 1) % cfg.save_every == 0):
             result.checkpoint = _save(model, engine, optimizer, scheduler, cfg, omni, state, dist)
     logger.close()

@@ -30,6 +30,7 @@ def _worker(config: dict[str, Any]) -> None:
         # anyway, and Ray Train keeps reported metrics only alongside Ray checkpoints.
         summary = {
             "losses": result.losses,
+            "val_losses": result.val_losses,
             "first_step": result.first_step,
             "checkpoint": str(result.checkpoint) if result.checkpoint else None,
             "skipped": result.skipped,
@@ -73,6 +74,7 @@ def train_with_ray(
     checkpoint = metrics.get("checkpoint")
     return TrainResult(
         losses=list(metrics["losses"]),
+        val_losses=[(int(step), float(loss)) for step, loss in metrics.get("val_losses", [])],
         first_step=int(metrics["first_step"]),
         checkpoint=Path(checkpoint) if checkpoint else None,
         skipped=dict(metrics["skipped"]),

@@ -117,9 +117,10 @@ def test_schemas_follow_the_configured_order(tmp_path):
 def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
     """run.json of a run made when every section was declared in one module (the offline
     profile with two overrides): the same keys, values and fingerprint, so it resumes. (Its
-    scenes, signals and export.vispeak sections were brought up to date when the damage rule
-    replaced `max_lost_share` and the ViSpeak export learned its loader's frame settings: a
-    deliberate change of what a run writes, so of the fingerprint too.)"""
+    scenes, signals, instructions and export.vispeak sections were brought up to date when the
+    damage rule replaced `max_lost_share`, the validation split came and the ViSpeak export
+    learned its loader's frame settings: deliberate changes of what a run writes, so of the
+    fingerprint too.)"""
     import json
 
     from curation.engine.config import recorded_config

@@ -234,6 +234,37 @@ def test_schedule_length_in_steps_or_epochs():
         ScheduleSection(steps=3, epochs=1)
 
 
+def test_validation_loss_is_the_loss_on_the_held_out_samples(exports, tiny_dir, tmp_path):
+    from model.data.dataset import OmniDataset
+    from model.train.checkpoint import read_trainer_state
+    from model.train.validate import MODEL_KEYS, validation_records
+
+    held = [f"data.val=['{exports / 'face.json'}']", "data.val_max_samples=3", "eval_every=2"]
+    cfg = tiny_stage("stage3_joint", tiny_dir, tmp_path, exports, "init_from=[]", *held, steps=4)
+    result = train(cfg)
+    assert [step for step, _ in result.val_losses] == [2, 4]
+    # Recomputed sample by sample with the trained model: the summed loss over the summed
+    # supervised tokens of the same three samples.
+    model = result.model.eval()
+    model.run_every_branch = False
+    processor = OmniProcessor.from_config(omni_config_for(cfg))
+    dataset = OmniDataset(
+        validation_records(cfg), processor, max_text_tokens=cfg.data.max_text_tokens
+    )
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            batch = dataset.collate_fn([dataset[i]])
+            out = model(**{k: batch[k] for k in MODEL_KEYS if batch.get(k) is not None})
+            total += float(out.loss_sum)
+            tokens += int((batch["labels"] != -100).sum())
+    assert len(dataset) == 3
+    assert result.val_losses[-1][1] == pytest.approx(total / tokens, rel=1e-4)
+    recorded = read_trainer_state(cfg.output_path() / "final")["val"]
+    assert [(v["step"], v["val_samples"]) for v in recorded] == [(2, 3), (4, 3)]
+    assert recorded[-1]["val_loss"] == pytest.approx(result.val_losses[-1][1])
+
+
 def test_train_command_checks_every_stage_input_before_training(capsys):
     from model.train.__main__ import main
 

@@ -68,6 +68,7 @@ def tiny_stage(
             f"model.tiny_dir={tiny_dir}",
             f"output_dir={out}/{{name}}",
             f"data.train=['{data}']",
+            "data.val=[]",
             "data.num_workers=0",
             "tensorboard=false",
             f"schedule.steps={steps}",
