@@ -1,0 +1,1 @@
+"""Evaluation of the omni model: the metrics of the paper's tables (metrics.py)."""
