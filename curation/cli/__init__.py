@@ -83,7 +83,11 @@ def _load_for_run(args: argparse.Namespace) -> tuple[PipelineConfig, RunDir]:
         return config, run
     state = run.read_run_json()
     if state and state.get("config"):
-        recorded = recorded_config(state, [*_overrides(args), f"run.root={config.run.root}"])
+        # The run is where it was found, whatever root it was made under.
+        overrides = _overrides(args)
+        if not any(o.split("=", 1)[0].strip() == "run.root" for o in overrides):
+            overrides.append(f"run.root={config.run.root}")
+        recorded = recorded_config(state, overrides)
         log.info("%s: using the config recorded in its run.json", args.run)
         return recorded, run
     return config, run

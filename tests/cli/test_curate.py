@@ -160,6 +160,16 @@ def test_bad_config_fails_before_any_work(videos, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_bad_recorded_config_is_named_with_the_overrides_given_once(tmp_path):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": {"scenes": {"min_keyframez": 2}}}))
+    result = run_cli("export", "--run", "old", "--format", "vispeak", "--set", f"run.root={tmp_path}",
+                     check=False)  # fmt: skip
+    assert result.returncode == 2 and "scenes.min_keyframez: unknown key" in result.stderr
+    assert result.stderr.count("run.root=") == 1
+
+
 def test_missing_model_weights_fail_before_any_work_naming_the_setting(videos, tmp_path):
     for setting, named in (
         ("signals.asr.model=large-v3", "signals.asr.model"),  # offline: cannot be downloaded
