@@ -121,10 +121,16 @@ OPERATIONAL = frozenset(
 )  # fmt: skip
 
 
+# Settings of the jobs that rewrite their files whole each time they run (`make instructions`'
+# exports and `make export`): they change no manifest, so a run may resume with other values.
+REWRITTEN = frozenset({"val_share", "export"})
+
+
 def manifest_settings(obj: Any) -> Any:
     """A dumped config without its operational settings (what the fingerprint covers)."""
     if isinstance(obj, dict):
-        return {k: manifest_settings(v) for k, v in sorted(obj.items()) if k not in OPERATIONAL}
+        return {k: manifest_settings(v) for k, v in sorted(obj.items())
+                if k not in OPERATIONAL | REWRITTEN}  # fmt: skip
     if isinstance(obj, list):
         return [manifest_settings(v) for v in obj]
     return obj

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import Counter
 from itertools import groupby
+from pathlib import PurePosixPath
 from typing import Any
 
 from curation.engine.config import PipelineConfig
@@ -113,6 +115,12 @@ def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
     branches = [b for b in BRANCHES if run.units(f"instructions/{b}")]
     every = run_sources(run)
     held = val_sources(every, val_share)
+    names = Counter(PurePosixPath(p).name for p in every.values())
+    shared = sum(n for n in names.values() if n > 1)
+    if val_share and shared > max(10, len(every) // 10):
+        log.warning("%d of %d sources share a file name with another (%s, ...): the validation "
+                    "split goes by file name, so each such name is held out or kept whole",
+                    shared, len(every), names.most_common(1)[0][0])  # fmt: skip
     older: dict[str, str] | None = None  # for pair shards written before pairs named a source
     counts: dict[str, dict[str, int]] = {"train": {}, "val": {}}
     virtual = 0

@@ -9,7 +9,8 @@
 - Multiple choice (MVBench-style): the option letter is parsed from the answer; an answer with
   no letter of the options is wrong and counted in `invalid_rate` (the release took it as B).
 - Speech recognition: WER over the corpus (jiwer) after Whisper's English text normalizer.
-- Captions (DFEC): CIDEr-D and ROUGE-L (pycocoevalcap's scorers) on lower-cased word tokens.
+- Captions (DFEC): CIDEr-D and ROUGE-L (pycocoevalcap's scorers) on lower-cased word and
+  number tokens.
 - ViSpeak: a reply at t is on time for an event over [start, end] when
   max(0, start) <= t <= end + 2 (ViSpeak-Bench's rule).
 """
@@ -21,23 +22,30 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
-_WORD = re.compile(r"[a-z]+")
+_WORD = re.compile(r"[a-z0-9]+")
 
 
-def parse_label(answer: str, classes: Sequence[str]) -> str | None:
+def parse_label(
+    answer: str, classes: Sequence[str], aliases: dict[str, str] | None = None
+) -> str | None:
     """The class an answer names: the answer itself, or the one class whose word(s) it
-    contains (case-insensitive, whole words); None when it names none or several."""
+    contains (case-insensitive, whole words; `aliases` maps other words to classes, e.g.
+    "surprised" to "surprise"); None when it names none or several. A negation is not read
+    ("not happy" names happy)."""
     text = answer.strip().lower().strip(string.punctuation + " ")
-    lowered = {c.lower(): c for c in classes}
+    lowered = {c.lower(): c for c in classes} | {k.lower(): v for k, v in (aliases or {}).items()}
     if text in lowered:
         return lowered[text]
     words = f" {' '.join(_WORD.findall(text))} "
-    named = [c for low, c in lowered.items() if f" {' '.join(_WORD.findall(low))} " in words]
-    return named[0] if len(named) == 1 else None
+    named = {c for low, c in lowered.items() if f" {' '.join(_WORD.findall(low))} " in words}
+    return named.pop() if len(named) == 1 else None
 
 
 def classification(
-    answers: Sequence[str], targets: Sequence[str], classes: Sequence[str]
+    answers: Sequence[str],
+    targets: Sequence[str],
+    classes: Sequence[str],
+    aliases: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """UAR, WAR and the share of answers naming no class, over the fixed class list."""
     unknown = sorted(set(targets) - set(classes))
@@ -45,7 +53,7 @@ def classification(
         raise ValueError(f"labels outside the class list {list(classes)}: {unknown}")
     if len(answers) != len(targets) or not targets:
         raise ValueError("need one answer per label, and at least one")
-    predicted = [parse_label(a, classes) for a in answers]
+    predicted = [parse_label(a, classes, aliases) for a in answers]
     support = Counter(targets)
     hits = Counter(t for t, p in zip(targets, predicted, strict=True) if p == t)
     recalls = [hits[c] / support[c] for c in classes if support[c]]
@@ -67,9 +75,10 @@ def release_uar(answers: Sequence[str], targets: Sequence[str]) -> float:
 
 
 _CHOICE = [
-    re.compile(r"^\s*\(?([A-Z])\)?(?:[.:)\s]|$)"),  # "B", "(B)", "B.", "B) text"
-    re.compile(r"\banswer\s*(?:is)?\s*[:\-]?\s*\(?([A-Z])\)?(?![A-Za-z])", re.I),
-    re.compile(r"\boption\s*\(?([A-Z])\)?(?![A-Za-z])", re.I),
+    re.compile(r"^\s*\(?([A-Z])(?:[.:)]|\s*$)"),  # "B", "(B)", "B.", "B) waves" (not "A man")
+    re.compile(r"\(([A-Za-z])\)"),  # "(c)" anywhere: "I think (C)"
+    re.compile(r"(?i:\banswer\b)\s*(?i:is)?\s*[:\-]?\s*([A-Z])(?![A-Za-z])"),  # not "answer is a"
+    re.compile(r"(?i:\boption\b)\s*([A-Z])(?![A-Za-z])"),
 ]
 
 
@@ -98,8 +107,9 @@ def multiple_choice(
 
 
 def wer(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """Corpus word error rate after Whisper's English normalizer (numbers, contractions,
-    spellings of the same word)."""
+    """Corpus word error rate after Whisper's English normalizer (case, punctuation, numbers,
+    contractions, titles). British spellings are not mapped to American ones: Whisper's
+    spelling table ships with its tokenizer files, which are not here."""
     import jiwer
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
@@ -117,7 +127,9 @@ def _tokens(text: str) -> str:
 
 
 def caption_scores(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """CIDEr-D and ROUGE-L of each prediction against its reference captions, over the set."""
+    """CIDEr-D and ROUGE-L of each prediction against its reference captions, over the set.
+    CIDEr's word weights come from the references scored: meaningful over a test set (DFEC's
+    hundreds of captions), not over a handful (one perfect caption alone scores 0)."""
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 

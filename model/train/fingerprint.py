@@ -23,6 +23,10 @@ IGNORED = (
     "data.num_workers",
     "gradient_checkpointing",  # recomputes the same activations
     "distributed.cpus_per_worker",
+    # Validation scores the model, in eval mode under no_grad, and draws no random number.
+    "data.val",
+    "data.val_max_samples",
+    "eval_every",
 )
 _CHUNK = 1 << 20
 

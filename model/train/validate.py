@@ -52,7 +52,9 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 def validation_records(cfg: TrainConfig) -> list:
-    """The first `val_max_samples` records of `data.val`, in file order."""
+    """`val_max_samples` records of `data.val` spread evenly through the files (the mixed
+    file is written a branch at a time, and a branch's file a shard at a time: the first
+    ones would be one branch's, one shard's)."""
     records: list = []
     for name in cfg.data.val:
         path = Path(name)
@@ -66,7 +68,8 @@ def validation_records(cfg: TrainConfig) -> list:
             media_root=cfg.data.media_root,
             default_audio_instruction=cfg.data.default_audio_instruction,
         )
-    return records[: cfg.data.val_max_samples]
+    keep = min(len(records), cfg.data.val_max_samples)
+    return [records[i * len(records) // keep] for i in range(keep)]
 
 
 class Validator:
@@ -94,10 +97,10 @@ class Validator:
         precision: Callable[[], contextlib.AbstractContextManager],
         every_branch: bool,
     ) -> dict[str, Any]:
-        """{"val_loss", "val_samples", "val_tokens"} over every worker."""
+        """{"val_loss", "val_samples" (scored), "val_tokens"} over every worker."""
         modes = [(m, m.training) for m in model.modules()]
         model.eval()
-        loss_sum, targets = 0.0, 0
+        loss_sum, targets, scored = 0.0, 0, 0
         try:
             with torch.no_grad():
                 for indices in self.batches:
@@ -113,9 +116,11 @@ class Validator:
                     loss_sum += float(out.loss_sum)
                     if not blank:
                         targets += int((batch["labels"] != IGNORE_INDEX).sum())
+                        scored += len(indices) - len(batch["skipped"])
         finally:
             for module, training in modes:
                 module.train(training)
-        total, tokens = self.dist.all_sum([loss_sum, float(targets)])
-        return {"val_loss": total / max(tokens, 1.0), "val_samples": self.samples,
+        total, tokens, samples = self.dist.all_sum([loss_sum, float(targets), float(scored)])
+        # val_samples: those scored (a sample that fails to load is skipped, as in training).
+        return {"val_loss": total / max(tokens, 1.0), "val_samples": int(samples),
                 "val_tokens": int(tokens)}  # fmt: skip

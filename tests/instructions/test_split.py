@@ -56,8 +56,10 @@ def test_whole_sources_go_to_validation_in_every_export(tmp_path):
 
 
 def test_the_split_is_the_same_wherever_the_files_are_mounted(tmp_path):
-    a = write_exports(make_run(tmp_path / "a"), val_share=0.3)
-    b = write_exports(make_run(tmp_path / "b", lambda k: f"/mnt/cluster/{k}"), val_share=0.3)
+    runs = [make_run(tmp_path / "a"), make_run(tmp_path / "b", lambda k: f"/mnt/cluster/{k}")]
+    counts = [write_exports(run, val_share=0.3) for run in runs]
+    assert counts[0] == counts[1] and counts[0]["val"]["sources"] > 0
+    a, b = (ids(run.path / "exports" / "val" / "face.json") for run in runs)
     assert a == b
     paths = {f"s{k}": f"/x/{name}" for k, name in enumerate(NAMES)}
     assert val_sources(paths, 0.0) == set() and val_sources(paths, 0.999999) == set(paths)

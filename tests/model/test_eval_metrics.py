@@ -40,14 +40,18 @@ def test_labels_are_parsed_as_whole_words_and_only_when_one_is_named():
     assert metrics.parse_label("The woman is clearly ANGRY", DFEW) == "angry"
     assert metrics.parse_label("saddened", DFEW) is None
     assert metrics.parse_label("happy or sad", DFEW) is None
+    assert metrics.parse_label("surprised", DFEW) is None
+    assert metrics.parse_label("surprised", DFEW, {"surprised": "surprise"}) == "surprise"
+    assert metrics.parse_label("surprise, surprised", DFEW, {"surprised": "surprise"}) == "surprise"
     with pytest.raises(ValueError, match="outside the class list"):
         metrics.classification(["happy"], ["joy"], DFEW)
 
 
 def test_multiple_choice_letters_and_unparseable_answers():
-    assert [metrics.parse_choice(a, 4) for a in
-            ["B", "(C) the man", "A. waves", "The answer is D.", "Answer: (b)", "E", "none"]] == [
-        "B", "C", "A", "D", "B", None, None]  # fmt: skip
+    answers = ["B", "(C) the man", "A. waves", "The answer is D.", "Answer: (b)", "I think (C)",
+               "E", "none", "A man waves", "The answer is a man", "(b) waving"]  # fmt: skip
+    assert [metrics.parse_choice(a, 4) for a in answers] == [
+        "B", "C", "A", "D", "B", "C", None, None, None, None, "B"]  # fmt: skip
     got = metrics.multiple_choice(["B", "nothing fits", "C"], ["B", "B", "A"], 4)
     assert got["accuracy"] == pytest.approx(1 / 3) and got["invalid_rate"] == pytest.approx(1 / 3)
 

@@ -224,6 +224,21 @@ def test_stage2_reads_audio_text_data(tiny_dir, tmp_path):
     assert {k.split(".")[0] for k in saved} == {"audio_projector"}
 
 
+def test_validation_settings_are_not_part_of_what_a_checkpoint_was_trained_on(
+    exports, tiny_dir, tmp_path
+):
+    from model.train.fingerprint import differences, fingerprint
+
+    plain = tiny_stage("stage3_joint", tiny_dir, tmp_path, exports)
+    validated = tiny_stage("stage3_joint", tiny_dir, tmp_path, exports, "eval_every=7",
+                           f"data.val=['{exports / 'face.json'}']", "data.val_max_samples=9")  # fmt: skip
+    assert differences(fingerprint(plain), fingerprint(validated)) == []
+    # A stage saved before these settings existed resumes too: its fingerprint lacks them.
+    old = fingerprint(plain)
+    old["config"] = {k: v for k, v in old["config"].items() if "val" not in k}
+    assert differences(old, fingerprint(validated)) == []
+
+
 def test_schedule_length_in_steps_or_epochs():
     from model.train.config import ScheduleSection
 
