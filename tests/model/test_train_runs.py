@@ -35,6 +35,7 @@ def test_each_run_trains_its_own_stage_and_records_what_it_read(project, capsys)
         recorded = json.loads((final / "train_config.json").read_text())
         assert recorded["run"] == run
         assert recorded["data"]["train"] == [f"data_manifests/{run}/exports/face.json"]
+        assert recorded["data"]["val"] == [f"data_manifests/{run}/exports/val/face.json"]
     assert main([FACE, "--run", "A", *sets]) == 0
     assert "stage1_face: already finished" in capsys.readouterr().out
 

@@ -35,9 +35,12 @@ PAIRS = {
 
 
 def write_exports(folder: Path) -> Path:
-    """exports/<branch>.json and exports/mixed.json for the test clips; returns exports/."""
+    """exports/<branch>.json and exports/mixed.json for the test clips, and under
+    exports/val/ the held-out files `make instructions` writes beside them (here one clip
+    per branch, the first, also in training: these tests are about the files, not a split);
+    returns exports/."""
     exports = folder / "exports"
-    exports.mkdir(parents=True, exist_ok=True)
+    (exports / "val").mkdir(parents=True, exist_ok=True)
     mixed = []
     for branch, pairs in PAIRS.items():
         samples = [
@@ -45,8 +48,11 @@ def write_exports(folder: Path) -> Path:
             for name, audio in CLIPS
         ]
         write_export(exports / f"{branch}.json", samples)
+        write_export(exports / "val" / f"{branch}.json", samples[:1])
         mixed += samples
     write_export(exports / "mixed.json", mixed)
+    write_export(exports / "val" / "mixed.json", mixed[:1])
+    write_export(exports / "val" / "audio_text.json", [])
     return exports
 
 
