@@ -37,6 +37,9 @@ import cv2
 import numpy as np
 
 from bench import damaged
+from bench.damaged import psnr
+from curation.core.ids import source_id
+from stages.probe import ProbeConfig, ProbeStage
 from stages.scenes import ScenesConfig, ScenesStage
 
 VIDEOS = Path(__file__).resolve().parents[1] / "tests" / "assets" / "videos"
@@ -69,15 +72,9 @@ def grey_frames(path: Path, fps: float) -> dict[int, np.ndarray]:
     return out
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
 def scene_rows(path: Path) -> list[dict]:
-    from helpers import probed  # tests/helpers.py: the probe stage's row for one file
-
-    source = probed(path)
+    source = ProbeStage(cfg=ProbeConfig()).probe_one({"source_id": source_id(str(path)),
+                                                      "path": str(path)})  # fmt: skip
     if not source.get("fps"):  # unreadable (the probe's resolution verdicts do not matter here)
         return []
     return ScenesStage(cfg=ScenesConfig()).split_source(source)
@@ -130,7 +127,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", nargs="*", default=FILES)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-damage-") as tmp:
         for file in args.files:

@@ -6,6 +6,9 @@
 - `truncate`: the file cut short, as an interrupted download leaves it.
 - `drop_chunk`: a run of bytes missing from the middle, as a broken copy or a lost
   object-store part leaves it.
+
+With `excerpt` (the start of a real file, its own packets) to damage, and `psnr` to compare
+a damaged decode with the original's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import random
 import subprocess
 from pathlib import Path
+
+import numpy as np
 
 
 def _streams(path: Path) -> dict[int, str]:
@@ -77,3 +82,16 @@ def drop_chunk(src: Path, dest: Path, at: float, share: float) -> None:
     data = src.read_bytes()
     a = int(len(data) * at)
     dest.write_bytes(data[:a] + data[a + int(len(data) * share) :])
+
+
+def excerpt(src: Path, dest: Path, seconds: float) -> Path:
+    """The first `seconds` of `src`, stream-copied: its own packets and keyframes."""
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", f"file:{src}", "-t",
+                    str(seconds), "-c", "copy", f"file:{dest}"], check=True)  # fmt: skip
+    return dest
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 frames in dB (99: identical)."""
+    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)

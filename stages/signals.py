@@ -104,9 +104,6 @@ class SignalsStage(Stage):
 
     def _read(self, clip: dict[str, Any]) -> tuple[np.ndarray, list[np.ndarray], list[float]] | str:
         """The clip's sound and its sampled frames (in a thread: ffmpeg does the work)."""
-        limit = self.cfg.max_damaged_audio_s
-        if limit is not None and (clip.get("audio_damaged_s") or 0) > limit:
-            return "damaged"  # nothing to decode: rejected below
         try:
             audio = clip_audio(clip)
         except AudioError as exc:
@@ -187,21 +184,30 @@ class SignalsStage(Stage):
         )
         return out
 
+    def sound_damage(self, clip: dict[str, Any]) -> str | None:
+        """Why the clip's sound is too damaged to measure (None: it is not)."""
+        limit, damaged = self.cfg.max_damaged_audio_s, clip.get("audio_damaged_s") or 0.0
+        if limit is None or damaged <= limit:
+            return None
+        return (f"{damaged:.2f} s of its sound could not be decoded (see decode_note), "
+                f"> signals.max_damaged_audio_s {limit}")  # fmt: skip
+
     def process(self, batch: pa.Table) -> pa.Table:
         clips = batch.to_pylist()
+        damaged = [self.sound_damage(c) for c in clips]  # these are not decoded at all
         seconds: Counter = Counter()
         started = time.perf_counter()
-        inputs = self.map_rows(self._read, clips, self.cfg.threads)
+        reads = self.map_rows(self._read, [c for c, d in zip(clips, damaged, strict=True) if not d],
+                              self.cfg.threads)  # fmt: skip
         seconds["decode"] += time.perf_counter() - started
+        inputs = iter(reads)
         rows = []
-        for clip, read in zip(clips, inputs, strict=True):
-            if read == "damaged":
-                rows.append({**clip, "signal_models": self.model_names, **rejected(
-                    "corrupt_audio",
-                    f"{clip['audio_damaged_s']:.2f} s of its sound could not be decoded "
-                    f"(see decode_note), > signals.max_damaged_audio_s {self.cfg.max_damaged_audio_s}",
-                )})  # fmt: skip
+        for clip, why in zip(clips, damaged, strict=True):
+            if why:
+                rows.append({**clip, "signal_models": self.model_names,
+                             **rejected("corrupt_audio", why)})  # fmt: skip
                 continue
+            read = next(inputs)
             if isinstance(read, str):
                 rows.append({**clip, "signal_models": self.model_names,
                              **rejected("decode_failed", read)})  # fmt: skip

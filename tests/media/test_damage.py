@@ -13,6 +13,7 @@ import pytest
 from helpers import probed
 
 from bench import damaged
+from bench.damaged import psnr
 from curation.core.faults import MachineFault
 from curation.media import damage
 from stages.scenes import ScenesConfig, ScenesStage
@@ -55,10 +56,8 @@ def test_a_sound_decoders_error_is_about_the_file_not_the_machine(videos, tmp_pa
 
 
 def test_a_lost_first_gop_is_damage_at_the_start_not_a_shift(videos, tmp_path):
-    clean = tmp_path / "clean.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i",
-                    f"file:{videos / 'intel_one-by-one-person-detection.mp4'}", "-t", "6",
-                    "-c", "copy", f"file:{clean}"], check=True)  # fmt: skip
+    clean = damaged.excerpt(videos / "intel_one-by-one-person-detection.mp4",
+                            tmp_path / "clean.mp4", 6)  # fmt: skip
     first = next(p for p in damaged.packets(clean) if p["stream_index"] == 0)
     data = bytearray(clean.read_bytes())
     for i in range(int(first["pos"]) + 20, int(first["pos"]) + int(first["size"]), 7):
@@ -125,8 +124,3 @@ def decoded(path: Path) -> list[tuple[int, np.ndarray]]:
             except av.error.FFmpegError:
                 continue
     return sorted(out, key=lambda pf: pf[0])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)

@@ -3,12 +3,12 @@
 import itertools
 import json
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from helpers import REPO, make_video, probed
 
 from bench import damaged
+from bench.damaged import psnr
 from curation.media.ffmpeg import FrameStream
 from curation.storage import Storage
 from stages.cut import CutConfig, CutStage
@@ -107,18 +107,8 @@ def test_undecodable_source_becomes_one_rejected_row(tmp_path):
 
 def excerpt(videos, tmp_path, seconds=12):
     """The first seconds of a real file, stream-copied (its own packets, keyframes every second)."""
-    import subprocess
-
-    out = tmp_path / "one_by_one.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i",
-                    f"file:{videos / 'intel_one-by-one-person-detection.mp4'}", "-t", str(seconds),
-                    "-c", "copy", f"file:{out}"], check=True)  # fmt: skip
-    return out
-
-
-def psnr(a, b):
-    mse = float(np.mean((a.astype(np.float32) - b.astype(np.float32)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    src = videos / "intel_one-by-one-person-detection.mp4"
+    return damaged.excerpt(src, tmp_path / "one_by_one.mp4", seconds)
 
 
 def test_damaged_frames_never_reach_a_kept_clip_and_clean_spans_are_kept(videos, tmp_path):
