@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from model.build import TOWERS, build_model, init_missing
@@ -60,14 +61,18 @@ def load_checkpoint(
 def ask(
     model: HumanOmniModel,
     processor: OmniProcessor,
-    clip: str,
+    clip: str | None,
     instruction: str,
     modal: str = "video_audio",
     max_new_tokens: int = 128,
     face_track: list[list[float]] | None = None,
+    waveform: np.ndarray | None = None,
+    window: tuple[float, float] | None = None,
 ) -> tuple[str, dict[str, float] | None]:
     """The answer, and the branch weights (None without video). With a `face_track` (as the
-    exports carry it) the face branch sees face crops, as under `data.face_crops`."""
+    exports carry it) the face branch sees face crops, as under `data.face_crops`. The sound is
+    the clip's own, or `waveform` (16 kHz mono samples) when given. `window` (start, end
+    seconds) shows only the frames in it."""
     if modal not in MODALS:
         raise ValueError(f"modal must be one of {MODALS}")
     device = next(model.parameters()).device
@@ -82,14 +87,16 @@ def ask(
             frames, faces = processor.video_and_faces(clip, face_track)
             media["face_pixel_values"] = faces.unsqueeze(0).to(device)
         else:
-            frames = processor.video(clip)
+            frames = processor.video(clip, window)
         media |= {
             "pixel_values": frames.unsqueeze(0).to(device),
             "gate_input_ids": gate,
             "gate_attention_mask": torch.ones_like(gate),
         }
     if use_audio:
-        media["audio_features"] = processor.audio(clip).unsqueeze(0).to(device)
+        features = processor.waveform_features(waveform) if waveform is not None else None
+        features = processor.audio(clip) if features is None else features
+        media["audio_features"] = features.unsqueeze(0).to(device)
     out, weights = model.generate(ids, torch.ones_like(ids), max_new_tokens, **media)
     answer = processor.decode(out[0], skip_special_tokens=True).strip()
     if weights is None:

@@ -87,6 +87,13 @@ class HumanOmniModel(nn.Module):
 
     # -- encoders -------------------------------------------------------------------------
     def branch_weights(self, gate_input_ids: torch.Tensor, gate_attention_mask: torch.Tensor):
+        # An instruction longer than BERT's positions (a converted release reads 512 tokens
+        # whatever its BERT; a benchmark's prompt with its options) keeps its first ones.
+        limit = self.bert.config.max_position_embeddings
+        gate_input_ids, gate_attention_mask = (
+            gate_input_ids[:, :limit],
+            gate_attention_mask[:, :limit],
+        )
         with _maybe_no_grad(self.bert):
             cls = self.bert(input_ids=gate_input_ids, attention_mask=gate_attention_mask)
         return self.gate(cls.last_hidden_state[:, 0])

@@ -48,14 +48,19 @@ def load_video_frames(
     *,
     short_side: int | None = None,
     timeout_s: float = 300.0,
+    window: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """`num_frames` RGB frames, uint8 (T, H, W, 3), spread uniformly over the whole file.
+    """`num_frames` RGB frames, uint8 (T, H, W, 3), spread uniformly over the whole file (or
+    over the frames within `window`, (start, end) seconds, as a streaming benchmark shows a
+    video up to a moment).
 
     A clip shorter than `num_frames` repeats frames (the release does so for video files).
     `short_side` shrinks frames while decoding (the processor passes the vision tower's image
     size). Raises SampleError.
     """
-    return load_timed_frames(path, num_frames, short_side=short_side, timeout_s=timeout_s)[0]
+    return load_timed_frames(
+        path, num_frames, short_side=short_side, timeout_s=timeout_s, window=window
+    )[0]
 
 
 def load_timed_frames(
@@ -64,6 +69,7 @@ def load_timed_frames(
     *,
     short_side: int | None = None,
     timeout_s: float = 300.0,
+    window: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """`load_video_frames` and each frame's time in the file, seconds (index / frame rate)."""
     if "://" not in path and not os.path.exists(path):
@@ -81,11 +87,16 @@ def load_timed_frames(
     if stream.error is not None:
         # A truncated or corrupt file fails loudly instead of training on part of a clip.
         raise SampleError("video_decode_error", f"{path}: {stream.error}")
-    if not decoded:
-        raise SampleError("no_frames", f"{path}: no frame decoded")
-    indices = uniform_frame_indices(len(decoded), num_frames)
-    picked = [decoded[i][:, :, ::-1] for i in indices]  # BGR (ffmpeg's rawvideo) -> RGB
     fps = info.fps or 25.0
+    shown = range(len(decoded))
+    if window is not None:
+        shown = [i for i in shown if window[0] <= i / fps <= window[1]]
+    if not shown:
+        raise SampleError(
+            "no_frames", f"{path}: no frame decoded" + (f" in {window} s" if window else "")
+        )
+    indices = [shown[i] for i in uniform_frame_indices(len(shown), num_frames)]
+    picked = [decoded[i][:, :, ::-1] for i in indices]  # BGR (ffmpeg's rawvideo) -> RGB
     return np.ascontiguousarray(np.stack(picked)), [i / fps for i in indices]
 
 

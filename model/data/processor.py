@@ -185,9 +185,11 @@ class OmniProcessor:
         """Decoded RGB frames (T, H, W, 3) → pixel values (T, 3, S, S)."""
         return preprocess_frames(frames, self.image_size)
 
-    def video(self, path: str) -> torch.Tensor:
-        """A clip file → pixel values (num_frames, 3, S, S)."""
-        return self.frames(load_video_frames(path, self.num_frames, short_side=self.image_size))
+    def video(self, path: str, window: tuple[float, float] | None = None) -> torch.Tensor:
+        """A clip file (its frames within `window` seconds, when given) → pixel values
+        (num_frames, 3, S, S)."""
+        frames = load_video_frames(path, self.num_frames, short_side=self.image_size, window=window)
+        return self.frames(frames)
 
     def video_and_faces(
         self, path: str, face_track: Sequence[Sequence[float]]
