@@ -1,0 +1,1 @@
+"""lmms-eval task definitions of the project (YAML) and what they call (utils.py)."""
