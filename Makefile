@@ -29,7 +29,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
-	bench-boxes bench-scale bench-signals bench-events bench-damage \
+	bench-boxes bench-scale bench-signals bench-events bench-damage eval \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train bench-face-crops
 
 help:
@@ -39,6 +39,7 @@ help:
 	@echo "make export FORMAT=humanomni|omnihuman|vispeak [RUN=.. CONFIG=..]   a run as another system's training data"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
+	@echo "make eval CHECKPOINT=.. [TASKS=dfew,mafw,.. DATA=/benchmarks RUN=.. FOLD=1 LIMIT=N JUDGE=judge.yaml]   lmms-eval: the paper's benchmarks, beside its numbers"
 	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"
 	@echo "make train-stage2 / train-stage3 audio projector / joint audio-visual training"
 	@echo "make model-summary [SIZE=7b|small|tiny]   parameters per part (meta device, no download)"
@@ -134,6 +135,20 @@ browse:
 
 report:
 	$(PY) -m curation report --run $(RUN) $(CONFIG_ARG) $(ARGS)
+
+# Evaluation with lmms-eval (model/eval/): without DATA, the project's small labelled sets;
+# results in runs/<RUN>/eval/<checkpoint>/, shown by make report.
+CHECKPOINT ?=
+TASKS ?=
+DATA ?=
+FOLD ?= 1
+LIMIT ?=
+JUDGE ?=
+eval:
+	@if [ -z "$(CHECKPOINT)" ]; then echo "make eval needs CHECKPOINT=<a checkpoint folder>, e.g. runs/sample/tiny/stage3_joint/final" >&2; exit 2; fi
+	$(PY) -m model.eval --checkpoint $(CHECKPOINT) --run $(RUN) --fold $(FOLD) \
+		$(if $(TASKS),--tasks $(TASKS)) $(if $(DATA),--data $(DATA)) $(if $(LIMIT),--limit $(LIMIT)) \
+		$(if $(JUDGE),--judge $(JUDGE))
 
 dedup-captions:
 	$(PY) -m curation dedup-captions $(IN) $(OUT) --config $(CONFIG) $(foreach s,$(SET),--set $(s))

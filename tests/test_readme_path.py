@@ -4,6 +4,7 @@ and an answer from the trained model."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -47,7 +48,8 @@ def _copy_repo(dst: Path) -> Path:
 def test_commands_are_found():
     commands = newcomer_commands((REPO / "README.md").read_text())
     assert [c[:2] for c in commands[:2]] == [["make", "curate"], ["make", "instructions"]]
-    assert commands[-1][:3] == [".venv/bin/python", "-m", "model.infer"]
+    assert commands[-2][:3] == [".venv/bin/python", "-m", "model.infer"]
+    assert commands[-1][:2] == ["make", "eval"]
 
 
 @pytest.mark.slow
@@ -55,11 +57,20 @@ def test_commands_are_found():
 def test_the_newcomer_path_runs_as_written(tmp_path):
     repo = _copy_repo(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "PYTEST"))}
+    printed = {}
     for command in newcomer_commands((REPO / "README.md").read_text()):
         done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
         assert done.returncode == 0, (
             f"{shlex.join(command)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
-    assert done.stdout.startswith("answer: ") and "branch weights: interaction" in done.stdout
+        printed[command[2] if command[0].endswith("python") else command[1]] = done.stdout
+    answer = printed["model.infer"]
+    assert answer.startswith("answer: ") and "branch weights: interaction" in answer
+    # The side-by-side table of every shipped benchmark, written where make report finds it.
+    assert "| dfew | uar |" in printed["eval"] and "| 0.7486 |" in printed["eval"]
+    evaluated = repo / "runs" / "sample" / "eval" / "stage3_joint-final" / "summary.json"
+    assert {"dfew", "mafw", "humanvbench", "asr", "dfec", "vispeak"} <= set(
+        json.loads(evaluated.read_text())["tasks"]
+    )
     final = repo / "runs" / "sample" / "tiny" / "stage3_joint" / "final"
     assert (final / "model.safetensors").is_file()

@@ -81,6 +81,29 @@ def sources_table(sources: list[dict[str, Any]], total: int) -> str:
     return f"<table>{head}{''.join(rows)}</table>{more}"
 
 
+def evaluation_tables(evaluations: list[dict[str, Any]]) -> str:
+    """Each evaluated checkpoint's scores beside the paper's (`make eval`'s summary.json)."""
+    if not evaluations:
+        return '<p class="muted">No evaluation yet: <code>make eval CHECKPOINT=...</code>.</p>'
+    parts = []
+    for ev in evaluations:
+        rows = "".join(
+            f"<tr><td>{_t(task)}</td><td>{_t(metric)}</td><td>{_n(value, 4)}</td>"
+            f"<td>{_n(row.get('paper', {}).get(metric), 4)}</td><td>{_t(row.get('samples'))}</td>"
+            f"<td>{_t(row.get('skipped'))}</td><td>{_t(row.get('unreadable'))}</td></tr>"
+            for task, row in ev.get("tasks", {}).items()
+            for metric, value in row.get("metrics", {}).items()
+        )
+        parts.append(
+            f"<h3><code>{_t(ev.get('checkpoint'))}</code></h3>"
+            f'<p class="muted">data: <span class="mono">{_t(ev.get("data"))}</span>, '
+            f"{_t(ev.get('samples_per_s'))} samples/s</p>"
+            "<table><tr><th>task</th><th>metric</th><th>this model</th><th>HumanOmni (paper)</th>"
+            f"<th>samples</th><th>skipped</th><th>unreadable</th></tr>{rows}</table>"
+        )
+    return "".join(parts)
+
+
 def render_page(
     *,
     run: str,
@@ -93,6 +116,7 @@ def render_page(
     sources: list[dict[str, Any]],
     sources_total: int,
     data: dict[str, Any],
+    evaluations: list[dict[str, Any]] | None = None,
 ) -> str:
     digest = base64.b64encode(hashlib.sha256(JS.encode()).digest()).decode()
     # file: and 'self' both: Chrome treats file:// pages as opaque origins for 'self'.
@@ -116,7 +140,8 @@ def render_page(
 finished shards at that time</p>
 {banner}
 <p><a href="#funnel">Funnel</a> · <a href="#distributions">Distributions</a> ·
-<a href="#sources">Sources</a> · <a href="#gallery">Clips</a></p>
+<a href="#sources">Sources</a> · <a href="#gallery">Clips</a> ·
+<a href="#evaluation">Evaluation</a></p>
 </header>
 <section id="funnel"><h2>Funnel</h2>
 {funnel_chart}
@@ -143,6 +168,9 @@ finished shards at that time</p>
 </div>
 <noscript><p>The gallery needs JavaScript.</p></noscript>
 <div id="cards"></div>
+</section>
+<section id="evaluation"><h2>Evaluation</h2>
+{evaluation_tables(evaluations or [])}
 </section>
 <script type="application/json" id="report-data">{script_json(data)}</script>
 <script>{JS}</script>

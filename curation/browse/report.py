@@ -180,8 +180,10 @@ def build_report(
     frames: int = 6,
     progress: bool = True,
     default_stages: Sequence[tuple[str, str]] = (),
+    evaluations: Sequence[dict[str, Any]] = (),
 ) -> ReportResult:
-    """The report of a run; `default_stages` as in open_layout()."""
+    """The report of a run; `default_stages` as in open_layout(); `evaluations`: the
+    summaries `make eval` wrote for checkpoints trained on it."""
     layout = open_layout(run, default_stages)
     run = layout.storage
     db = RunDB(layout)
@@ -214,6 +216,7 @@ def build_report(
             sources=sources,
             sources_total=source_total,
             data=json_safe({"page_size": max(1, page_size), "total": total, "clips": cards}),
+            evaluations=list(evaluations),
         )
         atomic_write_bytes(report_dir / "index.html", page.encode("utf-8"))
         if not run.is_local:  # new thumbnails, then the page that shows them

@@ -79,6 +79,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=6,
                    help="thumbnails per clip without a boxes row (clips with one show the frames the detectors saw)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--eval", type=Path, metavar="DIR",
+                   help="make eval's results to show (default runs/<run>/eval, when there)")  # fmt: skip
     p.set_defaults(func=cmd_report)
 
 
@@ -134,6 +136,17 @@ def cmd_browse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluations(folder: Path) -> list[dict[str, Any]]:
+    """The summaries `make eval` wrote under `folder`, one per evaluated checkpoint."""
+    found = []
+    for path in sorted(folder.glob("*/summary.json")):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            print(f"warning: {path} left out of the report: {exc}", file=sys.stderr)
+    return found
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from curation.browse.report import build_report  # decoding frames pulls in more imports
 
@@ -141,7 +154,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = _run_path(args)
         result = build_report(path, max_clips=args.max_clips, page_size=args.page_size,
                               frames=args.frames, progress=not args.no_progress,
-                              default_stages=registry.default_folders())  # fmt: skip
+                              default_stages=registry.default_folders(),
+                              evaluations=_evaluations(args.eval or Path("runs") / args.run / "eval"))  # fmt: skip
     except BrowseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

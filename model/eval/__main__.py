@@ -24,10 +24,11 @@ import sys
 from pathlib import Path
 
 from model.eval.digest import checkpoint_digest
+from model.eval.judge import judge, load_judge
 from model.eval.layouts import LayoutError
 from model.eval.plugin import MODEL_NAME
 from model.eval.prepare import DATA_TASKS, PROJECT_TASKS, SETS_DIR, prepare
-from model.eval.summary import latest_results, summarize, table
+from model.eval.summary import latest_results, read_samples, summarize, table
 
 log = logging.getLogger("model.eval")
 
@@ -40,6 +41,12 @@ def default_tasks(data: Path | None, run_dir: Path) -> list[str]:
     if any((run_dir / "exports" / "val").glob("*.json")):
         tasks.append("run_val")
     return tasks
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _model_args(args: argparse.Namespace, out: Path) -> str:
@@ -78,6 +85,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when there is one)")
     parser.add_argument("--max-new-tokens", type=int, default=128)
     parser.add_argument("--out", type=Path, help="default runs/<run>/eval/<checkpoint>")
+    parser.add_argument("--judge", type=Path, metavar="YAML",
+                        help="a model backend (a stage's backend: fields) for DFEC's judged scores")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -103,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ours = [t for t in tasks if t in PROJECT_TASKS]
     try:
+        judge_config = load_judge(args.judge) if args.judge else None
         prepared = prepare(ours, out, args.data, run_dir, args.fold)
         model_args = _model_args(args, out)
     except (LayoutError, ValueError) as exc:
@@ -135,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     if rc != 0:
         print(f"error: lmms-eval failed (exit {rc}); its messages are above", file=sys.stderr)
         return rc
-    summary = summarize(latest_results(out / "lmms"), prepared, out / "sample_errors.jsonl")
+    results = latest_results(out / "lmms")
+    summary = summarize(results, prepared, out / "sample_errors.jsonl")
+    if judge_config is not None and "dfec" in summary["tasks"]:
+        captions = [s["cider"] for s in read_samples(results, "dfec")]
+        judged = judge(judge_config, captions, out / "dfec_judge.jsonl", args.device or _device())
+        summary["tasks"]["dfec"]["metrics"].update(judged)
     summary |= {"checkpoint": str(checkpoint), "digest": checkpoint_digest(checkpoint),
                 "data": str(args.data or SETS_DIR), "fold": args.fold}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

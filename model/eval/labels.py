@@ -68,5 +68,12 @@ VISPEAK_FILES = {
 PAPER = {
     "dfew": {"uar": 0.7486, "war": 0.8246},
     "mafw": {"uar": 0.5294, "war": 0.6840},
-    "dfec": {"cider": 0.412, "rouge_l": 0.468},
+    "dfec": {
+        "cider": 0.412,
+        "rouge_l": 0.468,
+        "judge_correctness": 4.58,
+        "judge_detail": 4.41,
+        "judge_context": 4.70,
+        "judge_temporal": 4.41,
+    },
 }

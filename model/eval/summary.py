@@ -23,6 +23,11 @@ MEANING = {
     "rouge_l": "ROUGE-L F against the reference captions",
     "on_time": "share of events replied to within max(0, start)..end + 2 s",
     "missed": "share of events never replied to",
+    "judge_correctness": "LLM-judged correctness against the reference, 0-5",
+    "judge_detail": "LLM-judged detail, 0-5",
+    "judge_context": "LLM-judged contextual fit, 0-5",
+    "judge_temporal": "LLM-judged account of change over time, 0-5",
+    "judge_failed": "share of judgements the judge could not give",
 }
 
 

@@ -117,3 +117,24 @@ def test_a_clips_events_go_to_its_card_as_data():
     assert card["events"] == [["<b>wave</b>", 1.2, 2.0, 0.9, 0]]  # text, drawn as text
     assert signal_card({"speech_s": 0.0, "framing": "none", "events": None})["events"] == []
     assert script_json({"e": card["events"]}).count("<b>") == 0  # escaped inside the page's JSON
+
+
+def test_the_evaluation_section_shows_each_checkpoint_beside_the_paper(tmp_path, capsys):
+    from curation.browse.page import evaluation_tables
+    from curation.cli.browse import _evaluations
+
+    summary = {
+        "checkpoint": "runs/x/<b>final</b>", "data": "sets", "samples_per_s": 1.5,
+        "tasks": {"dfew": {"metrics": {"uar": 0.25}, "paper": {"uar": 0.7486}, "samples": 5,
+                           "skipped": 1, "unreadable": 0}},
+    }  # fmt: skip
+    (tmp_path / "stage3-final").mkdir()
+    (tmp_path / "stage3-final" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "summary.json").write_text("{")
+    found = _evaluations(tmp_path)
+    assert found == [summary] and "broken/summary.json left out" in capsys.readouterr().err
+    html = evaluation_tables(found)
+    assert "<td>dfew</td><td>uar</td><td>0.2500</td><td>0.7486</td><td>5</td><td>1</td>" in html
+    assert "&lt;b&gt;final" in html and "<b>" not in html
+    assert "make eval CHECKPOINT" in evaluation_tables([])

@@ -56,12 +56,15 @@ def data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluated(checkpoint, data, tmp_path_factory, monkeypatch_module):
+def evaluated(checkpoint, data, tmp_path_factory, monkeypatch_module, tiny_models):
     run_dir = tmp_path_factory.mktemp("run")
     write_exports(run_dir)
     runs = tmp_path_factory.mktemp("runs")
+    # DFEC's judge: the tiny Qwen2 through the project's transformers backend.
+    judge = run_dir / "judge.yaml"
+    judge.write_text(f"kind: transformers\nmodel: {tiny_models['qwen2']}\nmax_tokens: 12\n")
     argv = ["--checkpoint", str(checkpoint), "--data", str(data), "--run-dir", str(run_dir),
-            "--runs-root", str(runs), "--run", "t", "--max-new-tokens", "4"]  # fmt: skip
+            "--runs-root", str(runs), "--run", "t", "--max-new-tokens", "4", "--judge", str(judge)]  # fmt: skip
     assert evaluate(argv) == 0
     return runs / "t" / "eval" / f"{checkpoint.parent.name}-{checkpoint.name}", argv
 
@@ -84,6 +87,18 @@ def test_every_project_task_is_scored_beside_the_papers_numbers(evaluated):
     assert set(summary["tasks"]["run_val"]["by_group"]) == {"face", "body", "interaction"}
     table = (out / "summary.md").read_text()
     assert "| dfew | uar |" in table and "| 0.7486 |" in table and "samples/s" in table
+
+
+def test_dfecs_judged_scores_are_the_means_of_the_logged_judgements(evaluated):
+    out, _ = evaluated
+    metrics = json.loads((out / "summary.json").read_text())["tasks"]["dfec"]["metrics"]
+    rows = [json.loads(x) for x in (out / "dfec_judge.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 4  # two captions, four dimensions
+    assert all(r["score"] in range(6) for r in rows)  # constrained to the schema
+    for name in ("correctness", "detail", "context", "temporal"):
+        scores = [r["score"] for r in rows if r["dimension"] == name]
+        assert metrics[f"judge_{name}"] == pytest.approx(sum(scores) / len(scores))
+    assert metrics["judge_failed"] == 0.0
 
 
 def test_a_missing_clip_is_skipped_and_a_broken_one_answered_empty_with_its_reason(evaluated):
