@@ -29,6 +29,7 @@ error text.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import itertools
@@ -147,6 +148,12 @@ def scan(path: str, audio: bool = True) -> dict[str, Any]:
     streams = [video] + ([sound] if sound is not None else [])
     v_base = float(video.time_base)
     frame_s = 1.0 / float(video.average_rate or video.guessed_rate or 25)
+    # A variable-rate stream: a frame lasts until the next packet's time. Older FFmpeg builds
+    # report each frame's coded duration (one nominal frame) instead, which would make every
+    # long frame look like lost ones.
+    variable = bool(video.average_rate and video.guessed_rate) and abs(
+        float(video.average_rate) - float(video.guessed_rate)
+    ) > 0.01 * float(video.guessed_rate)
     # Times count from the stream's start, as the probe's video_start_s and the cut do: a
     # first GOP lost is damage at 0 s, not a shift of everything after it.
     origin = video.start_time * v_base if video.start_time is not None else None
@@ -196,6 +203,12 @@ def scan(path: str, audio: bool = True) -> dict[str, Any]:
         take(video.codec_context.decode(None))
     container.close()
     shown = sorted(times)
+    if variable:
+        starts = sorted({p[0] for p in packets})
+        for t in shown:
+            later = bisect.bisect_right(starts, t + 1e-9)
+            if later < len(starts):
+                lengths[t] = max(lengths[t], starts[later] - t)
     base = origin if origin is not None else (shown[0] if shown else 0.0)
     spans = video_spans([(p[0] - base, p[1], p[2]) for p in packets], frame_s)
     gaps = [(a - base + lengths[a], b - base) for a, b in itertools.pairwise(shown)
