@@ -29,7 +29,7 @@ TRAIN_ARGS = --run $(RUN) $(foreach s,$(SET),--set $(s))
 
 .PHONY: help setup system-deps curate instructions export tiny-models dedup-captions test lint format \
 	bench bench-temporal bench-temporal-quality bench-dedup bench-dedup-scale bench-dedup-quality bench-embed \
-	bench-boxes bench-scale bench-signals bench-events bench-damage eval \
+	bench-boxes bench-scale bench-signals bench-events bench-damage eval annotate annotate-env annotate-server annotate-pull \
 	train-stage1 train-stage2 train-stage3 model-summary bench-train bench-face-crops
 
 help:
@@ -39,6 +39,9 @@ help:
 	@echo "make export FORMAT=humanomni|omnihuman|vispeak [RUN=.. CONFIG=..]   a run as another system's training data"
 	@echo "make browse RUN=.. [ARGS='--where \"kept AND duration_s > 5\"' | '--clip ID' | '--json' ...]   explore a run (DuckDB)"
 	@echo "make report RUN=..              static HTML report: data_manifests/<RUN>/report/index.html"
+	@echo "make annotate-server RUN=..     Label Studio on localhost for the run's clips (make annotate-env installs it)"
+	@echo "make annotate RUN=.. TASK=emotion|face|speech N=10   add clips to the run's labelling project"
+	@echo "make annotate-pull RUN=..       completed labels into <run>/annotations/, agreement, pipeline vs people"
 	@echo "make eval CHECKPOINT=.. [TASKS=dfew,mafw,.. DATA=/benchmarks RUN=.. FOLD=1 LIMIT=N JUDGE=judge.yaml]   lmms-eval: the paper's benchmarks, beside its numbers"
 	@echo "make train-stage1 [RUN=.. TRAIN=configs/train/tiny CONFIG=.. SET=..]   branch pretraining (face, body, interaction), then visual fine-tuning"
 	@echo "make train-stage2 / train-stage3 audio projector / joint audio-visual training"
@@ -72,6 +75,8 @@ setup: system-deps
 	@# The offline face detector (BlazeFace): 0.10.21 is the last wheel with its models; it pins
 	@# an old NumPy and the GUI OpenCV, which it does not need (its other needs are in pyproject).
 	$(PY) -m pip install --no-deps 'mediapipe==0.10.21'
+	@# Label Studio (make annotate-server) in a virtual environment of its own.
+	$(MAKE) annotate-env
 	@# insightface/ultralytics pull in the GUI OpenCV build, which overwrites the headless one.
 	$(PY) -m pip uninstall -y -q opencv-python opencv-contrib-python || true
 	$(PY) -m pip install --no-deps --force-reinstall -q 'opencv-python-headless>=4.8,<5'
@@ -135,6 +140,22 @@ browse:
 
 report:
 	$(PY) -m curation report --run $(RUN) $(CONFIG_ARG) $(ARGS)
+
+# Human annotation in Label Studio (curation/annotate/): the server in its own virtual
+# environment; the run's clips served from its folder, its data under <run>/annotations/.
+TASK ?= emotion
+N ?= 10
+annotate-env: .venv-annotate/bin/label-studio
+.venv-annotate/bin/label-studio: configs/annotate/label-studio.txt
+	python3 -m venv .venv-annotate
+	.venv-annotate/bin/pip install -q -r configs/annotate/label-studio.txt
+	touch $@
+annotate-server: .venv-annotate/bin/label-studio
+	$(CLI) annotate-server --run $(RUN) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
+annotate:
+	$(CLI) annotate --run $(RUN) --task $(TASK) --n $(N) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
+annotate-pull:
+	$(CLI) annotate-pull --run $(RUN) $(CONFIG_ARG) $(foreach s,$(SET),--set $(s))
 
 # Evaluation with lmms-eval (model/eval/): without DATA, the project's small labelled sets;
 # results in runs/<RUN>/eval/<checkpoint>/, shown by make report.

@@ -72,3 +72,11 @@ def s3():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def offline_run(tiny_models, tmp_path_factory) -> Path:
+    """A finished offline run of four sources (tests/offline_run.py), made once per session."""
+    from offline_run import make_offline_run
+
+    return make_offline_run(tiny_models, tmp_path_factory.mktemp("offline_run"))

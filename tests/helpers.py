@@ -49,9 +49,11 @@ def ffprobe_json(path: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def run_cli(*args: str, cwd: Path = REPO, check: bool = True) -> subprocess.CompletedProcess:
-    """Run `python -m curation ...` in a subprocess, as a user would."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_cli(
+    *args: str, cwd: Path = REPO, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run `python -m curation ...` in a subprocess, as a user would (`env`: more variables)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "curation", *args], cwd=cwd, env=env, capture_output=True, text=True
     )

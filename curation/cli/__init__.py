@@ -267,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=cmd_export)
 
+    from curation.cli.annotate import add_parsers as add_annotate_parsers
+
+    add_annotate_parsers(sub, _add_config_args)
+
     p = sub.add_parser(
         "dedup-captions", help="mark near-duplicate clips by their brief captions (Parquet in/out)"
     )

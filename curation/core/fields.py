@@ -9,6 +9,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 EMOTIONS = ["happy", "sad", "angry", "surprised", "fearful", "disgusted", "contemptuous", "neutral"]
+# The HumanOmni release's emotion words (its evaluation lists them as options: DFEW's 7, then
+# MAFW's 4 more): what people label with, and what its fine-tuning data answers.
+RELEASE_EMOTIONS = ("happy", "surprise", "neutral", "angry", "disgust", "sad", "fear",
+                    "contemptuous", "disappointed", "helpless", "anxious")  # fmt: skip
+# The structured fields' words that the release spells otherwise.
+TO_RELEASE = {"surprised": "surprise", "fearful": "fear", "disgusted": "disgust"}
 
 FIELDS: dict[str, dict[str, str]] = {
     "face": {

@@ -4,7 +4,7 @@ Every section is a pydantic model with `extra="forbid"`, so an unknown key or a 
 before any work starts, with an error that names the field (`temporal.min_keyframes: ...`).
 A stage's section is declared beside the stage (the type of its `cfg`) and keyed by the stage's
 name; `config_model()` builds the config's model from the stage table (stages/registry.py) plus
-the sections here that belong to the run itself (run, runner, sources, export). Its base,
+the sections here that belong to the run itself (run, runner, sources, export, annotate). Its base,
 `Section`, and the loaders are in curation/core/config.py.
 """
 
@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, create_model, model_validator
 
+from curation.annotate.config import AnnotateConfig
 from curation.core import schemas
 from curation.core.config import (  # noqa: F401  (ConfigError, parse_override: public here)
     ConfigError,
@@ -79,6 +80,7 @@ class PipelineConfig(Section):
     runner: RunnerConfig = RunnerConfig()
     sources: SourcesConfig = SourcesConfig()
     export: ExportConfig = ExportConfig()
+    annotate: AnnotateConfig = AnnotateConfig()
     # Folder of the tiny random-weight test models; built on first use (offline profile).
     tiny_models: Path | None = None
 
@@ -123,7 +125,7 @@ OPERATIONAL = frozenset(
 
 # Settings of the jobs that rewrite their files whole each time they run (`make instructions`'
 # exports and `make export`): they change no manifest, so a run may resume with other values.
-REWRITTEN = frozenset({"val_share", "export"})
+REWRITTEN = frozenset({"val_share", "export", "annotate"})
 
 
 def manifest_settings(obj: Any) -> Any:

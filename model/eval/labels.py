@@ -6,15 +6,13 @@ datasets' official label names and numbers map onto them.
 
 from __future__ import annotations
 
+from curation.core.fields import RELEASE_EMOTIONS
+
 EMOTION_PROMPT = (
     "As an emotional recognition expert, in the video, when the characters display their "
     "emotions, which predominant feeling is most clearly expressed?\n"
 )
-_DFEW = ("happy", "surprise", "neutral", "angry", "disgust", "sad", "fear")
-CLASSES: dict[str, tuple[str, ...]] = {
-    "dfew": _DFEW,
-    "mafw": (*_DFEW, "contemptuous", "disappointed", "helpless", "anxious"),
-}
+CLASSES: dict[str, tuple[str, ...]] = {"dfew": RELEASE_EMOTIONS[:7], "mafw": RELEASE_EMOTIONS}
 # DFEW's fold CSVs number the classes 1-7 (its README's order).
 DFEW_LABELS = {
     1: "happy",
