@@ -19,6 +19,8 @@ from itertools import groupby
 from pathlib import PurePosixPath
 from typing import Any
 
+from curation.annotate.exports import PAPER as PEOPLE_PAPER
+from curation.annotate.exports import human_labels, human_pairs, keep_machine_pair
 from curation.engine.config import PipelineConfig
 from curation.engine.runners import Runner
 from curation.engine.shard_task import Step
@@ -122,6 +124,9 @@ def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
                     "split goes by file name, so each such name is held out or kept whole",
                     shared, len(every), names.most_common(1)[0][0])  # fmt: skip
     older: dict[str, str] | None = None  # for pair shards written before pairs named a source
+    # People's labels (make annotate-pull) replace the machine's pairs about the same thing.
+    human = human_labels(run.path / "annotations") if run.storage.is_local else {}
+    people_counts: Counter[str] = Counter()
     counts: dict[str, dict[str, int]] = {"train": {}, "val": {}}
     virtual = 0
     with contextlib.ExitStack() as stack:
@@ -142,10 +147,25 @@ def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
                         if not pairs[0]["video"]:
                             virtual += 1
                             continue
+                        labels = human.get(clip_id)
+                        spoken = next(
+                            (p["question"] for p in pairs if p["field"] == "transcript"), None
+                        )
+                        people = human_pairs(labels or {}, branch, spoken)
+                        people_counts.update(kind for kind, _, _ in people)
+                        kept = [
+                            (p["question"], p["answer"])
+                            for p in pairs
+                            if keep_machine_pair(p, labels)
+                        ]
+                        if not kept and not people:
+                            continue
                         item = sample(f"{clip_id}-{branch}", pairs[0]["video"],
                                       pairs[0]["has_audio"], branch,
-                                      [(p["question"], p["answer"]) for p in pairs],
+                                      kept + [(q, a) for _, q, a in people],
                                       pairs[0].get("face_track"))  # fmt: skip
+                        if people:
+                            item["human"] = [kind for kind, _, _ in people]
                         source = pairs[0].get("source_id")
                         if source is None:
                             older = clip_sources(run) if older is None else older
@@ -171,6 +191,7 @@ def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
             "audio_text": audio["val"],
         },  # fmt: skip
         "virtual_clips_left_out": virtual,
+        "human": {k: {"clips": people_counts[k], "paper": PEOPLE_PAPER[k]} for k in PEOPLE_PAPER},
     }
 
 
@@ -240,6 +261,9 @@ def format_stats(result: dict[str, Any]) -> str:
     e = result["exports"]
     lines.append(f"exports: {e['samples']} mixed={e['mixed']} audio_text={e['audio_text']} "
                  f"(virtual clips left out: {e['virtual_clips_left_out']})")  # fmt: skip
+    if any(h["clips"] for h in e.get("human", {}).values()):
+        lines.append("human labels (make annotate-pull), clips: " + ", ".join(
+            f"{k} {h['clips']} (paper {h['paper']:,})" for k, h in e["human"].items()))  # fmt: skip
     v = e["val"]
     lines.append(f"validation (exports/val/, {v['sources']} of {v['of_sources']} sources held "
                  f"out): {v['samples']} mixed={v['mixed']} audio_text={v['audio_text']}")  # fmt: skip

@@ -83,7 +83,7 @@ def labelled(studio):
     _submit(api, speech, second, [_choice("speaks", SPEAKS[0]), _text("transcript", changed)])
     predicted_faces = sum(bool(t["data"]["pipeline"].get("description")) for t in face)
     return {"added": added, "again": again, "projects": projects, "api": api, "px": px, "py": py,
-            "lx": lx, "ly": ly, "words": len(words), "face": face,
+            "lx": lx, "ly": ly, "x": x["data"]["clip_id"], "words": len(words), "face": face,
             "predicted_faces": predicted_faces}  # fmt: skip
 
 
@@ -153,3 +153,32 @@ def test_a_task_deleted_on_the_server_is_gone_after_the_next_pull(studio, labell
     run_cli("annotate-pull", *studio.args())
     rows = pq.read_table(studio.run / "annotations" / "face.parquet").to_pylist()
     assert {r["clip_id"] for r in rows} == {face[0]["data"]["clip_id"]}
+
+
+def test_make_instructions_prefers_the_human_labels(studio, labelled):
+    run_cli("annotate-pull", *studio.args())
+    out = run_cli("instructions", *studio.args("--set", "instructions.llm_questions=0")).stdout
+    assert "human labels (make annotate-pull), clips: emotion 2 (paper 50,000)" in out
+    exports = studio.run / "exports"
+    face = json.loads((exports / "face.json").read_text()) + json.loads(
+        (exports / "val" / "face.json").read_text()
+    )
+    x = labelled["face"][0]["data"]["clip_id"]  # its face labels: one description, one empty
+    item = next(i for i in face if i["id"] == f"{x}-face")
+    turns = {
+        t["value"].removeprefix("<video>\n").removeprefix("<audio>\n"): n
+        for n, t in enumerate(item["conversations"])
+    }
+    asked = [q for q in turns if q.startswith("As an emotional recognition expert")]
+    assert len(asked) == 1 and "helpless" in asked[0]  # the release's question and 11 options
+    # x: both gave lx; y: ly and a correction (a tie: the earlier annotation's word).
+    answer = item["conversations"][turns[asked[0]] + 1]["value"]
+    assert answer == (labelled["lx"] if x == labelled["x"] else labelled["ly"])
+    pairs = pq.read_table(studio.run / "instructions" / "face").to_pylist()
+    machine = {
+        p["question"]
+        for p in pairs
+        if p["clip_id"] == x and p["field"] in ("face.emotion", "face.expression")
+    }
+    assert machine and not machine & set(turns)  # the machine's pairs on the same thing are gone
+    assert "face.emotion" not in json.dumps(item) and item["human"][0] == "emotion"
