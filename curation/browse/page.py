@@ -104,6 +104,18 @@ def evaluation_tables(evaluations: list[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
+def annotation_table(annotation: dict[str, Any] | None) -> str:
+    """People's labels (make annotate-pull): agreement, and the pipeline measured against them."""
+    figures = (annotation or {}).get("agreement")
+    if not figures:
+        return '<p class="muted">No human labels yet: <code>make annotate</code>, then <code>make annotate-pull</code>.</p>'
+    rows = "".join(
+        f"<tr><td>{_t(k.replace('_', ' '))}</td><td>{_n(v, 3)}</td></tr>"
+        for k, v in figures.items()
+    )
+    return f"<table><tr><th>measure</th><th>value</th></tr>{rows}</table>"
+
+
 def render_page(
     *,
     run: str,
@@ -117,6 +129,7 @@ def render_page(
     sources_total: int,
     data: dict[str, Any],
     evaluations: list[dict[str, Any]] | None = None,
+    annotation: dict[str, Any] | None = None,
 ) -> str:
     digest = base64.b64encode(hashlib.sha256(JS.encode()).digest()).decode()
     # file: and 'self' both: Chrome treats file:// pages as opaque origins for 'self'.
@@ -141,7 +154,7 @@ finished shards at that time</p>
 {banner}
 <p><a href="#funnel">Funnel</a> · <a href="#distributions">Distributions</a> ·
 <a href="#sources">Sources</a> · <a href="#gallery">Clips</a> ·
-<a href="#evaluation">Evaluation</a></p>
+<a href="#annotation">Human labels</a> · <a href="#evaluation">Evaluation</a></p>
 </header>
 <section id="funnel"><h2>Funnel</h2>
 {funnel_chart}
@@ -168,6 +181,9 @@ finished shards at that time</p>
 </div>
 <noscript><p>The gallery needs JavaScript.</p></noscript>
 <div id="cards"></div>
+</section>
+<section id="annotation"><h2>Human labels</h2>
+{annotation_table(annotation)}
 </section>
 <section id="evaluation"><h2>Evaluation</h2>
 {evaluation_tables(evaluations or [])}

@@ -217,6 +217,7 @@ def build_report(
             sources_total=source_total,
             data=json_safe({"page_size": max(1, page_size), "total": total, "clips": cards}),
             evaluations=list(evaluations),
+            annotation=layout.state.get("annotation"),
         )
         atomic_write_bytes(report_dir / "index.html", page.encode("utf-8"))
         if not run.is_local:  # new thumbnails, then the page that shows them

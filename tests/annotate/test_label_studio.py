@@ -182,3 +182,48 @@ def test_make_instructions_prefers_the_human_labels(studio, labelled):
     }
     assert machine and not machine & set(turns)  # the machine's pairs on the same thing are gone
     assert "face.emotion" not in json.dumps(item) and item["human"][0] == "emotion"
+
+
+def test_the_labelling_page_shows_the_clip_in_a_headless_browser(studio, labelled, tmp_path):
+    """The web UI works without the internet."""
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browse"))
+    from cdp_client import Chromium, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        if os.environ.get("REQUIRE_CHROMIUM"):
+            pytest.fail("Chromium is required (REQUIRE_CHROMIUM) but not installed")
+        pytest.skip("Chromium is not installed")
+    password = (studio.run / "annotations" / "label-studio" / "token").read_text().split()[1]
+    project = labelled["projects"]["emotion"]["project"]
+    task = _tasks(labelled["api"], project)[0]["id"]
+    with Chromium(binary, timeout_s=60) as page:
+        page.open(f"{studio.url}/user/login/")
+        page.evaluate(
+            "(() => { document.querySelector('input[name=email]').value = "
+            f"'annotator@localhost.localdomain'; document.querySelector('input[name=password]')"
+            f".value = {json.dumps(password)}; document.querySelector('form').submit(); }})()"
+        )
+        time.sleep(3)
+        page.open(f"{studio.url}/projects/{project}/data?task={task}")
+        ready = -1
+        for _ in range(60):  # the player has the clip's metadata (readyState 1) or more
+            ready = page.evaluate(
+                "(() => { const v = document.querySelector('video'); return v ? v.readyState : -1; })()"
+            )
+            if ready >= 1:
+                break
+            time.sleep(1)
+        shot = page.screenshot(tmp_path / "labelling.png")
+        text = page.evaluate("document.body.innerText")
+        # Label Studio's own extras fail offline (error reporting, a tips endpoint); the clip
+        # and the page's scripts must not.
+        errors = [e for e in page.errors() if "local-files" in e or e.startswith("exception")]
+    assert ready >= 1 and shot.stat().st_size > 10_000
+    assert "Which emotion does the person show most clearly?" in text and "helpless" in text
+    assert not errors, errors

@@ -138,3 +138,13 @@ def test_the_evaluation_section_shows_each_checkpoint_beside_the_paper(tmp_path,
     assert "<td>dfew</td><td>uar</td><td>0.2500</td><td>0.7486</td><td>5</td><td>1</td>" in html
     assert "&lt;b&gt;final" in html and "<b>" not in html
     assert "make eval CHECKPOINT" in evaluation_tables([])
+
+
+def test_the_human_labels_section_shows_agreement_and_the_pipeline_against_people():
+    from curation.browse.page import annotation_table
+
+    html = annotation_table(
+        {"agreement": {"emotion_alpha": 0.4, "pipeline_emotion_accuracy": None}}
+    )
+    assert "<td>emotion alpha</td><td>0.400</td>" in html and "<td>-</td>" in html
+    assert "make annotate" in annotation_table(None)
