@@ -125,6 +125,9 @@ def table(summary: dict) -> str:
                         f"| {task}: {group} | {metric} | {_fmt(value)} | - | {values['samples']} | | |"
                     )
     rate = summary.get("samples_per_s")
+    shown = {m for row in summary["tasks"].values() for m in row["metrics"]}
+    lines.append("")
+    lines += [f"- {m}: {MEANING[m]}" for m in MEANING if m in shown]
     lines.append("")
     lines.append(f"{summary['seconds']} s of evaluation" + (f", {rate} samples/s" if rate else ""))
     return "\n".join(lines)
