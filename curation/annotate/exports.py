@@ -34,9 +34,11 @@ PAPER = {"emotion": 50_000, "description": 5_000, "transcript": 20_000}
 
 
 def human_labels(folder: Path) -> dict[str, dict[str, str]]:
-    """{clip_id: {"emotion" | "description" | "transcript": text}} from pulled annotations:
-    the emotion most annotators gave (the earliest annotation breaks a tie), the first
-    description, the first transcript of an annotator who confirmed the named speaker."""
+    """{clip_id: {"emotion" | "description" | "transcript" | "speaker_rejected": text}} from
+    pulled annotations: the emotion most annotators gave (the earliest annotation breaks a
+    tie), the first description, the first transcript of an annotator who confirmed the named
+    speaker; `speaker_rejected` when any annotator said someone else (or no one) speaks, and
+    then no transcript: the pair's question names a speaker a person did not confirm."""
     labels: dict[str, dict[str, str]] = {}
     votes: dict[str, Counter[str]] = {}
     for path in sorted(folder.glob("*.parquet")):
@@ -51,8 +53,13 @@ def human_labels(folder: Path) -> dict[str, dict[str, str]]:
                 clip["description"] = r["description"]
             if r["transcript"] and r["speaks"] == SPEAKS[0] and "transcript" not in clip:
                 clip["transcript"] = r["transcript"]
+            if r["speaks"] in SPEAKS[1:]:
+                clip["speaker_rejected"] = r["speaks"]
     for clip_id, counter in votes.items():
         labels[clip_id]["emotion"] = counter.most_common(1)[0][0]  # first seen wins a tie
+    for clip in labels.values():
+        if "speaker_rejected" in clip:
+            clip.pop("transcript", None)
     return {k: v for k, v in labels.items() if v}
 
 
@@ -74,6 +81,16 @@ def human_pairs(
     return []
 
 
-def keep_machine_pair(pair: dict[str, Any], labels: dict[str, str] | None) -> bool:
-    """False for a machine pair about what a person labelled for the same clip."""
-    return not labels or pair.get("field") not in {SUPERSEDES[k] for k in labels}
+def keep_machine_pair(pair: dict[str, Any], labels: dict[str, str] | None, branch: str) -> bool:
+    """False for a machine pair about what a person labelled for the same clip: the field's
+    own pairs, the face branch's LLM-written pairs (written from the machine's face fields,
+    emotion included) once a person described the face, and the speech pair once a person
+    said the named person is not the one speaking."""
+    if not labels:
+        return True
+    replaced = {SUPERSEDES[k] for k in labels if k in SUPERSEDES}
+    if "speaker_rejected" in labels:
+        replaced.add("transcript")
+    if branch == "face" and pair.get("field") is None and {"emotion", "description"} & set(labels):
+        return False
+    return pair.get("field") not in replaced

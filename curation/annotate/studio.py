@@ -63,6 +63,10 @@ class Studio:
         body = {"title": title, "label_config": label_config, **settings}
         return int(self._call("POST", "/api/projects", json=body)["id"])
 
+    def configure(self, project: int, **settings: Any) -> None:
+        """Change a project's settings (e.g. its overlap share, whenever the config changes)."""
+        self._call("PATCH", f"/api/projects/{project}", json=settings)
+
     def serve_folder(self, project: int, path: str) -> None:
         """Let the project's tasks show files under `path` (a local-files storage; Label Studio
         serves /data/local-files/ only from folders a project has as storage)."""

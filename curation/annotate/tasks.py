@@ -8,7 +8,8 @@ Three tasks, as the HumanOmni paper's hand-labelled fine-tuning data:
 Each task shows the clip with its sound and carries the pipeline's own answer as a prediction
 (the model and run it came from), so an annotator corrects instead of typing from nothing.
 Clips are drawn deterministically from a seed, spread over strata (the predicted emotion and
-the framing, then sources in turn), never twice for one task.
+the framing, then sources in turn), never twice for one task. Which of them two annotators get
+is Label Studio's choice (the project's overlap settings).
 """
 
 from __future__ import annotations
@@ -90,11 +91,6 @@ def sample(
     return picked
 
 
-def overlapped(clip_id: str, seed: int, share: float) -> bool:
-    """Whether a clip is one of the share labelled by two annotators (a hash of the seed)."""
-    return int(_stable(str(seed), "overlap", clip_id)[:8], 16) / 0xFFFFFFFF < share
-
-
 def prediction(clip: dict[str, Any], task: str, source: str) -> list[dict[str, Any]]:
     """The pipeline's answer as a Label Studio prediction (empty when it has none)."""
     if task == "emotion":
@@ -124,7 +120,6 @@ def to_task(
     task: str,
     video_url: str,
     source: str,
-    overlap: bool,
     speaker: Callable[[dict[str, Any]], str],
 ) -> dict[str, Any]:
     """One Label Studio task for a clip."""
@@ -133,7 +128,7 @@ def to_task(
     # task's predictions by id only.
     answer = {r["from_name"]: (r["value"].get("choices") or r["value"].get("text"))[0]
               for p in predictions for r in p["result"]}  # fmt: skip
-    data = {"video": video_url, "clip_id": clip["clip_id"], "task": task, "overlap": overlap,
+    data = {"video": video_url, "clip_id": clip["clip_id"], "task": task,
             "pipeline": answer, "pipeline_source": source}  # fmt: skip
     if task == "speech":
         data["speaker"] = speaker(clip.get("fields"))

@@ -52,8 +52,9 @@ def _credentials(folder: Path, token_env: str) -> tuple[str, str]:
     made once and kept in <data>/token (readable by its owner only), with the password."""
     folder.mkdir(parents=True, exist_ok=True)
     kept = folder / "token"
-    if kept.is_file():
-        token, password = kept.read_text().split()[:2]
+    words = kept.read_text().split() if kept.is_file() else []
+    if len(words) >= 2:
+        token, password = words[:2]
     else:
         token, password = secrets.token_hex(20), secrets.token_urlsafe(12)
         kept.touch(mode=0o600)
@@ -76,12 +77,14 @@ def cmd_server(args: argparse.Namespace) -> int:
     data = local_server_dir(run)
     token, password = _credentials(data, config.annotate.token_env)
     url = urlparse(config.annotate.url)
+    # The credentials travel in the environment, not the command line (which `ps` shows).
     env = dict(os.environ, LOCAL_FILES_SERVING_ENABLED="true",
-               LOCAL_FILES_DOCUMENT_ROOT=str(run.path), LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true")  # fmt: skip
+               LOCAL_FILES_DOCUMENT_ROOT=str(run.path), LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+               LABEL_STUDIO_USERNAME=USER, LABEL_STUDIO_PASSWORD=password,
+               LABEL_STUDIO_USER_TOKEN=token)  # fmt: skip
     command = [str(binary), "start", "--no-browser", "--data-dir", str(data),
                "--port", str(url.port or 8080), "--internal-host", url.hostname or "127.0.0.1",
-               "--host", config.annotate.url, "--username", USER, "--password", password,
-               "--user-token", token, "--enable-legacy-api-token"]  # fmt: skip
+               "--host", config.annotate.url, "--enable-legacy-api-token"]  # fmt: skip
     print(f"Label Studio for run {run.name} at {config.annotate.url} (data in {data}); log in "
           f"as {USER} with the password in {data / 'token'} (second word). Ctrl-C stops it.")  # fmt: skip
     sys.stdout.flush()

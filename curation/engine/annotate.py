@@ -19,7 +19,7 @@ from urllib.parse import quote
 from curation.annotate.agreement import agreement
 from curation.annotate.pull import rows_from_export, to_table
 from curation.annotate.studio import Studio, StudioError
-from curation.annotate.tasks import LABEL_CONFIGS, TASKS, overlapped, sample, to_task
+from curation.annotate.tasks import LABEL_CONFIGS, TASKS, sample, to_task
 from curation.browse.db import RunDB
 from curation.browse.layout import open_layout
 from curation.core.fields import RELEASE_EMOTIONS
@@ -31,14 +31,17 @@ from stages import registry
 SERVER_DIR = "annotations/label-studio"  # make annotate-server's data, under the run
 TOKEN_FILE = "token"
 COLUMNS = ("clip_id", "source_id", "clip_path", "fields", "framing", "transcript", "boxes",
-           "lip_sync", "lip_sync_offset_s", "caption_model", "structure_model")  # fmt: skip
+           "lip_sync", "lip_sync_offset_s", "fields_model", "signal_models")  # fmt: skip
 
 
 def token_for(config: PipelineConfig, run: RunDir) -> str:
     token = os.environ.get(config.annotate.token_env, "")
     local = run.path / SERVER_DIR / TOKEN_FILE if run.storage.is_local else None
     if not token and local is not None and local.is_file():
-        token = local.read_text().split()[0]
+        words = local.read_text().split()
+        if not words:
+            raise ConfigError(f"{local} is empty: delete it and restart make annotate-server")
+        token = words[0]
     if not token:
         raise ConfigError(f"no Label Studio token: set {config.annotate.token_env}, or start the "
                           f"run's own server with make annotate-server RUN={run.name}")  # fmt: skip
@@ -79,6 +82,13 @@ def _clip_folder(run: RunDir, clips: list[dict[str, Any]]) -> Path:
     return folder
 
 
+def _source(run: RunDir, clip: dict[str, Any], task: str) -> str:
+    """Where a prediction came from: the run, the stage and its model."""
+    if task == "speech":
+        return f"{run.name}/signals ({clip.get('signal_models') or 'unknown models'})"
+    return f"{run.name}/structure ({clip.get('fields_model') or 'unknown model'})"
+
+
 def _url(run: RunDir, clip_path: str) -> str:
     return f"/data/local-files/?d={quote(_local(run, clip_path).relative_to(run.path).as_posix())}"
 
@@ -101,17 +111,20 @@ def annotate(config: PipelineConfig, run: RunDir, task: str, n: int) -> str:
         ]
     with Studio(cfg.url, token_for(config, run)) as studio:
         studio.check()
+        # Two annotators for a share of the clips, for agreement: Label Studio hands them out.
+        overlap = {
+            "maximum_annotations": 2,
+            "overlap_cohort_percentage": round(100 * cfg.overlap_share),
+        }
         project = studio.project(
             f"{run.name}: {task}", LABEL_CONFIGS[task],
-            description=f"{task} labels for the clips of run {run.name} ({run.location})",
-            maximum_annotations=2, overlap_cohort_percentage=round(100 * cfg.overlap_share),
+            description=f"{task} labels for the clips of run {run.name} ({run.location})", **overlap,
         )  # fmt: skip
+        studio.configure(project, **overlap)  # a changed overlap_share applies from now on
         studio.serve_folder(project, str(_clip_folder(run, clips)))
         sent = {t["data"].get("clip_id") for t in studio.export(project)}
         picked = sample(clips, task, n, cfg.seed, sent)
-        source = f"{run.name}/" + ("signals" if task == "speech" else "structure")
-        tasks = [to_task(c, task, _url(run, c["clip_path"]), source,
-                         overlapped(c["clip_id"], cfg.seed, cfg.overlap_share), speaker)
+        tasks = [to_task(c, task, _url(run, c["clip_path"]), _source(run, c, task), speaker)
                  for c in picked]  # fmt: skip
         added = studio.import_tasks(project, tasks)
     with run.lock():

@@ -147,18 +147,33 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     results = latest_results(out / "lmms")
     summary = summarize(results, prepared, out / "sample_errors.jsonl")
-    if judge_config is not None and "dfec" in summary["tasks"]:
-        captions = [s["cider"] for s in read_samples(results, "dfec")]
-        judged = judge(judge_config, captions, out / "dfec_judge.jsonl", args.device or _device())
-        summary["tasks"]["dfec"]["metrics"].update(judged)
     summary |= {"checkpoint": str(checkpoint), "digest": checkpoint_digest(checkpoint),
                 "data": str(args.data or SETS_DIR), "fold": args.fold}  # fmt: skip
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    text = table(summary)
-    (out / "summary.md").write_text(f"# {checkpoint}\n\n{text}\n")
-    print(text)
+    _write(out, summary)  # the scores are safe before the judge runs
+    rc = 0
+    if judge_config is not None and "dfec" in summary["tasks"]:
+        captions = [s["cider"] for s in read_samples(results, "dfec")]
+        try:
+            judged = judge(
+                judge_config, captions, out / "dfec_judge.jsonl", args.device or _device()
+            )
+        except Exception as exc:  # a judge that cannot start (no weights, server down)
+            print(
+                f"error: DFEC's judge failed, the table has no judged scores: {exc}",
+                file=sys.stderr,
+            )
+            rc = 1
+        else:
+            summary["tasks"]["dfec"]["metrics"].update(judged)
+            _write(out, summary)
+    print(table(summary))
     print(f"written to {out}/ (summary.md, summary.json, per-sample logs in lmms/)")
-    return 0
+    return rc
+
+
+def _write(out: Path, summary: dict) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(f"# {summary['checkpoint']}\n\n{table(summary)}\n")
 
 
 if __name__ == "__main__":

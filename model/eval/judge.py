@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from curation.backends import BackendConfig, Prompt, make_backend
 
@@ -47,8 +48,10 @@ def load_judge(path: Path) -> BackendConfig:
         return BackendConfig.model_validate(yaml.safe_load(path.read_text()) or {})
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"judge config {path}: {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"judge config {path}: {exc}") from None
+    except ValidationError as exc:  # without the values: a misplaced key may hold a secret
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                          for e in exc.errors(include_input=False))  # fmt: skip
+        raise ValueError(f"judge config {path}: {wrong}") from None
 
 
 def _score(text: str) -> int | None:

@@ -52,15 +52,30 @@ class Loaded:
         self.skipped.append({"source": source, "reason": reason, "detail": detail})
 
 
-def _index(folder: Path, suffixes: set[str]) -> dict[str, Path]:
-    """File stem and name → path, for every media file below `folder`."""
-    found: dict[str, Path] = {}
+def _index(folder: Path, suffixes: set[str]) -> dict[str, Path | None]:
+    """File stem, name and path under `folder` → the file, for every media file below it; a
+    stem or name that two files share maps to None (which one is meant cannot be told)."""
+    found: dict[str, Path | None] = {}
     for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in suffixes and path.is_file():
-            found.setdefault(path.stem, path)
-            found.setdefault(path.name, path)
-            found.setdefault(path.relative_to(folder).as_posix(), path)
+            for key in (path.stem, path.name):
+                found[key] = None if key in found and found[key] != path else path
+            found[path.relative_to(folder).as_posix()] = path
     return found
+
+
+def _lookup(
+    out: Loaded, videos: dict[str, Path | None], name: str, source: str, root: Path
+) -> Path | None:
+    """The video a record names (by its path under the folder, or its file name), or None
+    with the sample skipped and the reason."""
+    for key in (name, Path(name).name):
+        if key in videos:
+            if videos[key] is None:
+                out.skip(source, "ambiguous_video", f"several files named {key} under {root}")
+            return videos[key]
+    out.skip(source, "missing_video", f"no video {name} under {root}")
+    return None
 
 
 def _read(path: Path) -> str:
@@ -77,7 +92,7 @@ def _emotion(name: str, dataset: str, path: Path, line: int) -> str:
     return word
 
 
-def _clip(videos: dict[str, Path], name: str) -> Path | None:
+def _clip(videos: dict[str, Path | None], name: str) -> Path | None:
     name = name.strip()
     stem = Path(name).stem
     return (
@@ -162,9 +177,8 @@ def read_humanvbench(root: Path, fold: int = 1) -> Loaded:
                 raise LayoutError(
                     labels, f"record {i}: answer {record['answer']!r} is not a candidate"
                 )
-            clip = videos.get(record["video"]) or videos.get(Path(record["video"]).name)
+            clip = _lookup(out, videos, record["video"], source, root)
             if clip is None:
-                out.skip(source, "missing_video", f"no video {record['video']} under {root}")
                 continue
             doc = {k: record[k] for k in ("question", "candidates", "answer")}
             out.docs.append(
@@ -212,11 +226,8 @@ def read_dfec(root: Path, fold: int = 1) -> Loaded:
             )
             if not captions or not all(isinstance(c, str) and c.strip() for c in captions):
                 raise LayoutError(labels, f"record {i} has no reference caption")
-            clip = videos.get(record["video"]) or videos.get(Path(record["video"]).name)
+            clip = _lookup(out, videos, record["video"], f"{labels}#{i}", root)
             if clip is None:
-                out.skip(
-                    f"{labels}#{i}", "missing_video", f"no video {record['video']} under {root}"
-                )
                 continue
             out.docs.append({"id": f"{labels.stem}/{i}", "video": str(clip), "captions": captions})
     return out
@@ -242,7 +253,8 @@ def read_vispeak(root: Path, fold: int = 1) -> Loaded:
                 continue
             start_s = float(record.get("video_start_time") or 0.0)
             event = f"{labels.stem}/{i}"
-            for k in range(1, math.floor(float(span[1]) + 2 - start_s) + 1):
+            # At least one poll: an event ending before the first one is a late reply at best.
+            for k in range(1, max(1, math.floor(float(span[1]) + 2 - start_s)) + 1):
                 out.docs.append(
                     {
                         "id": f"{event}@{k}",
@@ -278,6 +290,8 @@ def read_run_val(run: Path, fold: int = 1) -> Loaded:
                 out.skip(f"{labels}#{i}", "missing_video", f"{video} does not exist")
                 continue
             turns = record["conversations"]
+            if len(turns) < 2 or not all(isinstance(t, dict) and "value" in t for t in turns):
+                raise LayoutError(labels, f"record {i}: expected human/gpt turns with values")
             has_audio = "<audio>" in turns[0]["value"]
             for k in range(0, len(turns) - 1, 2):
                 question = turns[k]["value"].replace("<video>\n", "").replace("<audio>\n", "")

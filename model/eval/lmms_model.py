@@ -96,7 +96,11 @@ class HumanOmniLmms(lmms):
     def _answer(self, context: str, visuals: list[Any], gen_kwargs: dict, doc: dict) -> str:
         # A video is a path, or {"video": path, "video_start": s, "video_end": t} for the part
         # of it a streaming benchmark has shown so far; a sound is a dict of samples or a file.
-        videos = [v for v in visuals if isinstance(v, str | Path) or "video" in v]
+        videos = [
+            v
+            for v in visuals
+            if isinstance(v, str | Path) or (isinstance(v, dict) and "video" in v)
+        ]
         sounds = [v for v in visuals if isinstance(v, dict) and "video" not in v]
         other = [type(v).__name__ for v in visuals if not isinstance(v, str | Path | dict)]
         if other or len(videos) > 1 or len(sounds) > 1:

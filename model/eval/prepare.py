@@ -4,6 +4,7 @@ dataset's layout (`model.eval.layouts`) into `<out>/docs/<task>.jsonl`, and a ta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -78,10 +79,14 @@ def prepare(
             continue
         docs = out / "docs" / f"{task}.jsonl"
         write_jsonl(docs, loaded.docs)
+        # The documents' digest in the task's config: lmms-eval's response cache keys on the
+        # config and the document's number, so another fold or dataset is answered anew.
+        digest = hashlib.sha256(docs.read_bytes()).hexdigest()[:16]
         spec = {
             "include": str(TASKS_DIR / f"{task}.yaml"),
             "task": task,
             "dataset_kwargs": {"data_files": {"test": str(docs.resolve())}},
+            "metadata": {"version": 1.0, "documents": digest},
         }
         (out / "tasks").mkdir(parents=True, exist_ok=True)
         (out / "tasks" / f"{task}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -111,3 +111,33 @@ def test_the_runs_validation_split_is_one_document_per_question_of_each_branch(t
     assert {d["modal"] for d in docs} == {"video"}  # the first clip is silent
     with pytest.raises(LayoutError, match="no validation exports"):
         read_run_val(tmp_path / "nothing")
+
+
+def test_two_videos_of_one_name_in_different_folders_are_skipped_as_ambiguous(tmp_path):
+    root = tmp_path / "humanvbench"
+    shutil.copytree(SETS_DIR / "humanvbench", root)
+    (root / "video" / "other").mkdir()
+    shutil.copy(root / "video" / "chaplin.mp4", root / "video" / "other" / "chaplin.mp4")
+    loaded = read_task("humanvbench", root)
+    assert [(s["reason"], s["source"].rsplit("/", 1)[-1]) for s in loaded.skipped] == [
+        ("ambiguous_video", "action_count.json#0")
+    ]
+
+
+def test_each_prepared_task_carries_its_documents_digest(tmp_path):
+    """lmms-eval's response cache keys on the task's config: another fold's or dataset's
+    documents must not be answered from the cache of this one."""
+    import yaml
+
+    from model.eval.prepare import prepare
+
+    prepare(["dfew"], tmp_path / "a", None, None)
+    data = tmp_path / "data"
+    shutil.copytree(SETS_DIR / "dfew", data / "dfew")
+    (data / "dfew" / DFEW_CSV).write_text("video_name,label\n1,2\n")
+    prepare(["dfew"], tmp_path / "b", data, None)
+    digests = [
+        yaml.safe_load((tmp_path / x / "tasks" / "dfew.yaml").read_text())["metadata"]["documents"]
+        for x in "ab"
+    ]
+    assert digests[0] != digests[1]

@@ -119,3 +119,11 @@ def test_a_fixed_rule_scores_what_is_worked_out_by_hand():
     # "yes" at the first poll, t = 1 s, before either event starts (1.2 s): early, not on time.
     assert _metric(out, "vispeak", "on_time") == 0.0
     assert _metric(out, "vispeak", "missed") == 0.0
+
+
+def test_an_emotion_word_of_the_other_dataset_names_no_class():
+    """MAFW's "anxiety" is no DFEW class: on DFEW it is an invalid answer, not a wrong one."""
+    items = [utils.emotion_results({"dataset": "dfew", "label": "happy"}, [a])["uar"]
+             for a in ("anxiety", "happiness")]  # fmt: skip
+    assert [i["parsed"] for i in items] == [None, "happy"]
+    assert utils.emotion_invalid_rate(items) == 0.5 and utils.emotion_war(items) == 0.5

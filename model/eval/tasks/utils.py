@@ -29,6 +29,12 @@ def doc_to_video(doc: dict[str, Any]) -> list[str]:
 
 
 # -- emotion (DFEW, MAFW) ------------------------------------------------------------------
+def aliases(dataset: str) -> dict[str, str]:
+    """The other word forms that name one of the dataset's own classes (MAFW's "anxiety" is no
+    DFEW answer: it names no DFEW class, so it counts as invalid there)."""
+    return {k: v for k, v in EMOTION_ALIASES.items() if v in CLASSES[dataset]}
+
+
 def emotion_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = None) -> str:
     """The release's prompt: its question, then its option list for the dataset."""
     return EMOTION_PROMPT + " ,".join(CLASSES[doc["dataset"]])
@@ -37,7 +43,7 @@ def emotion_text(doc: dict[str, Any], lmms_eval_specific_kwargs: dict | None = N
 def emotion_results(doc: dict[str, Any], results: list[str]) -> dict[str, dict]:
     prediction = results[0] if results else ""
     item = {"dataset": doc["dataset"], "target": doc["label"], "prediction": prediction}
-    parsed = metrics.parse_label(prediction, CLASSES[doc["dataset"]], EMOTION_ALIASES)
+    parsed = metrics.parse_label(prediction, CLASSES[doc["dataset"]], aliases(doc["dataset"]))
     item["parsed"] = parsed
     return {name: item for name in ("uar", "war", "invalid_rate", "release_uar")}
 
@@ -46,11 +52,12 @@ def _classification(items: list[dict]) -> dict[str, float]:
     datasets = {i["dataset"] for i in items}
     if len(datasets) != 1:
         raise ValueError(f"one dataset per task, not {sorted(datasets)}")
+    (dataset,) = datasets
     return metrics.classification(
         [i["prediction"] for i in items],
         [i["target"] for i in items],
-        CLASSES[datasets.pop()],
-        EMOTION_ALIASES,
+        CLASSES[dataset],
+        aliases(dataset),
     )
 
 
