@@ -123,9 +123,8 @@ def test_a_config_recorded_before_the_stage_table_loads_with_its_fingerprint():
     fingerprint too.)"""
     import json
 
-    from curation.engine.config import recorded_config
-
     from curation.annotate.config import AnnotateConfig
+    from curation.engine.config import recorded_config
 
     state = json.loads((Path(__file__).parent / "recorded_config.json").read_text())
     config = recorded_config(state)
