@@ -156,7 +156,7 @@ def write_exports(run: RunDir, val_share: float = 0.0) -> dict[str, Any]:
                         kept = [
                             (p["question"], p["answer"])
                             for p in pairs
-                            if keep_machine_pair(p, labels)
+                            if keep_machine_pair(p, labels, branch)
                         ]
                         if not kept and not people:
                             continue
