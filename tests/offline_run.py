@@ -72,3 +72,18 @@ def make_offline_run(tiny_models: dict[str, Path], base: Path) -> Path:
     target = next(r["clip_id"] for r in kept if r["path"].endswith(HTML_NAME))
     inject(run, target, ("brief_caption", "consensus"))
     return run
+
+
+def partial_copy(run: Path, dest: Path) -> Path:
+    """The run as if still going: detailed and later not written yet (an empty detailed/
+    folder), dedup with the shard of the kept clip half-written (a dot-file), the others done."""
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("report"))
+    for folder in ("structured", "consensus", "detailed", "instructions", "exports"):
+        shutil.rmtree(dest / folder, ignore_errors=True)
+    (dest / "detailed").mkdir()
+    shards = sorted(
+        (dest / "dedup").glob("part-*.parquet"), key=lambda p: pq.read_metadata(p).num_rows
+    )
+    assert len(shards) >= 2 and pq.read_metadata(shards[-1]).num_rows > 0
+    shards[-1].rename(dest / "dedup" / f".{shards[-1].name}.4242.tmp")
+    return dest

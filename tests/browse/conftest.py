@@ -3,18 +3,12 @@ file names and one clip's captions try to break out of HTML, JSON and the termin
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from helpers import run_cli
-from offline_run import (  # noqa: F401 (the browse tests import these from here)
-    HOSTILE,
-    HTML_NAME,
-    IMG_NAME,
-    TALKING_NAME,
-)
+from offline_run import HTML_NAME
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +31,3 @@ def html_clip(browse_run) -> str:
     """The id of the kept clip cut from the file named like HTML (the one with hostile text)."""
     rows = pq.read_table(browse_run / "structured").to_pylist()
     return next(r["clip_id"] for r in rows if r["path"].endswith(HTML_NAME))
-
-
-def partial_copy(run: Path, dest: Path) -> Path:
-    """The run as if still going: detailed and later not written yet (an empty detailed/
-    folder), dedup with the shard of the kept clip half-written (a dot-file), the others done."""
-    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("report"))
-    for folder in ("structured", "consensus", "detailed", "instructions", "exports"):
-        shutil.rmtree(dest / folder, ignore_errors=True)
-    (dest / "detailed").mkdir()
-    shards = sorted(
-        (dest / "dedup").glob("part-*.parquet"), key=lambda p: pq.read_metadata(p).num_rows
-    )
-    assert len(shards) >= 2 and pq.read_metadata(shards[-1]).num_rows > 0
-    shards[-1].rename(dest / "dedup" / f".{shards[-1].name}.4242.tmp")
-    return dest

@@ -8,8 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pyarrow.dataset as ds
-from conftest import HOSTILE, HTML_NAME, partial_copy
 from helpers import run_cli
+from offline_run import HOSTILE, HTML_NAME, partial_copy
 
 from curation.browse.db import RunDB
 from curation.browse.layout import open_layout

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
-from conftest import HOSTILE, HTML_NAME, IMG_NAME, TALKING_NAME, partial_copy
+from offline_run import HOSTILE, HTML_NAME, IMG_NAME, TALKING_NAME, partial_copy
 
 from curation.browse.page import script_json
 from curation.browse.report import build_report

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("websocket", reason="websocket-client is missing: pip install -e '.[dev]'")
 
 from cdp_client import Chromium, find_chromium  # noqa: E402 - needs websocket-client
-from conftest import HOSTILE, IMG_NAME  # noqa: E402
+from offline_run import HOSTILE, IMG_NAME  # noqa: E402
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None and os.environ.get("REQUIRE_CHROMIUM"):
