@@ -17,7 +17,7 @@ class AnnotateConfig(Section):
     token_env: str = Field(
         "LABEL_STUDIO_TOKEN", description="environment variable with the API token"
     )
-    seed: int = Field(0, description="which clips are drawn, and which are overlapped")
+    seed: int = Field(0, description="which clips are drawn")
     overlap_share: float = Field(
         0.1, ge=0, le=1, description="share of clips given to two annotators, for agreement"
     )
