@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import VIDEOS
+from helpers import VIDEOS, free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,17 +30,11 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 BUCKET = "curation-test"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3():
     """A moto S3 server (one a test module) and the AWS variables that point every client
     (ours, ffmpeg-free) at it while the module runs; yields the bucket's URI."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from curation.media.ffmpeg import (
     run_ffprobe,
     stderr_summary,
 )
-from model.data.errors import SampleError
+from model.data.errors import SampleError, missing
 
 SAMPLE_RATE = 16000
 
@@ -49,7 +49,7 @@ def load_audio(
     """The first audio stream of `path` as float32 mono at `sample_rate`, at most `max_seconds`
     long (the encoder's window: decoding more would be thrown away). Raises SampleError."""
     if "://" not in path and not os.path.exists(path):
-        raise SampleError("missing_audio", f"{path} does not exist")
+        raise missing("missing_audio", path)
     seek = {"t": f"{max_seconds:.6f}"} if max_seconds else {}
     stream = ffmpeg.input(media_input(path), **seek)["a:0"]
     args = (

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import Dataset
 
-from model.data.errors import SampleError
+from model.data.errors import SampleError, missing
 from model.data.processor import OmniProcessor
 from model.data.records import Record
 from model.splice import IGNORE_INDEX
@@ -100,7 +100,7 @@ class OmniDataset(Dataset):
         pixel_values = gate = features = faces = None
         if record.video is not None:
             if not _exists(record.video):
-                raise SampleError("missing_video", f"{record.video} does not exist")
+                raise missing("missing_video", record.video)
             if self.face_crops and record.face_track:
                 pixel_values, faces = p.video_and_faces(record.video, record.face_track)
             else:
@@ -109,7 +109,7 @@ class OmniDataset(Dataset):
         source = record.audio_source
         if source is not None:
             if not _exists(source):
-                raise SampleError("missing_audio", f"{source} does not exist")
+                raise missing("missing_audio", source)
             features = p.audio(source)
         return Sample(
             record.id,

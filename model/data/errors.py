@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
+from curation.core import faults
+
 
 class SampleError(RuntimeError):
     """One sample cannot be loaded. `reason` is a short stable key (counted in training logs,
@@ -20,6 +25,14 @@ class SampleError(RuntimeError):
     def for_sample(self, sample_id: str) -> SampleError:
         """The same error, naming the sample it happened to."""
         return SampleError(self.reason, self.detail, sample_id)
+
+
+def missing(reason: str, path: str) -> SampleError:
+    """The error for an input that is not there: the sample's own when its folder is there;
+    when the folder is gone too (a lost mount, a moved dataset) every sample would follow, so
+    it is the machine's, raised as a MachineFault that stops the work instead."""
+    faults.check(FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path), path)
+    return SampleError(reason, f"{path} does not exist")
 
 
 class RecordError(ValueError):

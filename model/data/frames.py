@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from curation.media.ffmpeg import FrameStream, ProbeError, parse_probe, run_ffprobe
 from curation.media.frames import uniform_indices
-from model.data.errors import SampleError
+from model.data.errors import SampleError, missing
 
 # SigLIP's normalisation (its image processor's image_mean / image_std).
 SIGLIP_MEAN = 0.5
@@ -73,7 +73,7 @@ def load_timed_frames(
 ) -> tuple[np.ndarray, list[float]]:
     """`load_video_frames` and each frame's time in the file, seconds (index / frame rate)."""
     if "://" not in path and not os.path.exists(path):
-        raise SampleError("missing_video", f"{path} does not exist")
+        raise missing("missing_video", path)
     try:
         info = parse_probe(run_ffprobe(path, timeout_s))
     except ProbeError as exc:

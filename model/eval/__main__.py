@@ -49,10 +49,10 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _model_args(args: argparse.Namespace, out: Path) -> str:
+def _model_args(args: argparse.Namespace, out: Path, digest: str) -> str:
     # The checkpoint last: lmms-eval names its output folder after the end of this string.
     values = {
-        "digest": checkpoint_digest(args.checkpoint),
+        "digest": digest,
         "errors_path": str((out / "sample_errors.jsonl").resolve()),
         "max_new_tokens": str(args.max_new_tokens),
         **({"device": args.device} if args.device else {}),
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         judge_config = load_judge(args.judge) if args.judge else None
         prepared = prepare(ours, out, args.data, run_dir, args.fold)
-        model_args = _model_args(args, out)
+        digest = checkpoint_digest(checkpoint)
+        model_args = _model_args(args, out, digest)
     except (LayoutError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     results = latest_results(out / "lmms")
     summary = summarize(results, prepared, out / "sample_errors.jsonl")
-    summary |= {"checkpoint": str(checkpoint), "digest": checkpoint_digest(checkpoint),
+    summary |= {"checkpoint": str(checkpoint), "digest": digest,
                 "data": str(args.data or SETS_DIR), "fold": args.fold}  # fmt: skip
     _write(out, summary)  # the scores are safe before the judge runs
     rc = 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from curation.storage import atomic_local_write
 from model.eval.layouts import READERS, LayoutError, Loaded
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,8 @@ def read_task(task: str, source: Path, fold: int = 1) -> Loaded:
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    tmp.replace(path)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    atomic_local_write(path, lambda tmp: tmp.write_text(text))
 
 
 def relative_docs(docs: list[dict[str, Any]], root: Path = PROJECT) -> list[dict[str, Any]]:

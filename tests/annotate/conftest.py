@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import REPO
+from helpers import REPO, free_port
 
 LABEL_STUDIO = REPO / ".venv-annotate" / "bin" / "label-studio"
 
@@ -32,12 +31,6 @@ class Server:
                 "--set", f"annotate.url={self.url}", *extra]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def studio(offline_run, tmp_path_factory):
     if not LABEL_STUDIO.is_file():
@@ -47,7 +40,7 @@ def studio(offline_run, tmp_path_factory):
         pytest.skip(message)
     run = tmp_path_factory.mktemp("annotate") / offline_run.name
     shutil.copytree(offline_run, run)
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     server = Server(run, url, "")
     env = {k: v for k, v in os.environ.items() if k != "LABEL_STUDIO_TOKEN"}
     log = (run.parent / "label-studio.log").open("w")

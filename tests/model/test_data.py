@@ -272,6 +272,15 @@ def test_audio_drop_rate_one_doubles_exactly_the_audio_records(wav):
 
 
 # -- dataset and batches ---------------------------------------------------------------------
+def test_a_missing_folder_is_a_fault_of_the_machine_not_a_skipped_sample(processor, tmp_path):
+    """A lost mount would make every sample missing: the work stops instead of skipping all."""
+    from curation.core.faults import MachineFault
+
+    lost = _record("lost", str(tmp_path / "unmounted" / "clip.mp4"))
+    with pytest.raises(MachineFault, match="lost mount"):
+        OmniDataset([lost], processor, on_error="skip")[0]
+
+
 def test_missing_video_is_skipped_or_fails(processor, tmp_path):
     missing = _record("gone", str(tmp_path / "nope.mp4"))
     item = OmniDataset([missing], processor, on_error="skip")[0]
